@@ -1,0 +1,28 @@
+#!/usr/bin/env python3
+"""The CDK app: one stack per enabled deployment pattern, checked by cdk-nag's AwsSolutions pack."""
+from __future__ import annotations
+
+import sys
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from ml_constructs.model_metadata import ModelArtifactsError
+from stacks.app_builder import build_stacks
+from stacks.config import ConfigError, config_from_context
+
+
+def main() -> None:
+    app = cdk.App()
+    try:
+        config = config_from_context(app.node.get_all_context())
+        build_stacks(app, config)
+    except (ConfigError, ModelArtifactsError) as exc:
+        print(f"\n{exc}\n", file=sys.stderr)
+        sys.exit(2)
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

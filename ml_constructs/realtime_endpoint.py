@@ -1,0 +1,305 @@
+"""A SageMaker real-time endpoint: models, endpoint config (variants, data capture), endpoint, autoscaling."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from ml_constructs.model_package import ModelPackage
+
+DEFAULT_INSTANCE_TYPE = "ml.m5.large"
+DEFAULT_METRIC_PERIOD = cdk.Duration.minutes(1)
+SAGEMAKER_NAMESPACE = "AWS/SageMaker"
+#: CPU, memory and disk are published per instance group here, not under AWS/SageMaker.
+INSTANCE_METRICS_NAMESPACE = "/aws/sagemaker/Endpoints"
+DESIRED_INSTANCE_COUNT = "sagemaker:variant:DesiredInstanceCount"
+# Instance families with local NVMe storage: SageMaker refuses an EndpointConfig KmsKeyId for them.
+_INSTANCE_STORAGE_FAMILY = re.compile(r"ml\.([a-z]+\d+[a-z]*d[a-z]*|g5|g6|g6e|p4d|p4de|p5|p5e|trn1|inf2)\..+")
+
+
+def has_instance_storage(instance_type: str) -> bool:
+    """True for instance types with local NVMe volumes (``ml.m5d.*``, ``ml.g4dn.*``, ``ml.g5.*``...)."""
+    return _INSTANCE_STORAGE_FAMILY.fullmatch(instance_type) is not None
+
+
+def is_burstable(instance_type: str) -> bool:
+    """``ml.t*`` instances cannot be registered as autoscaling targets."""
+    return re.fullmatch(r"ml\.t\d[a-z]*\..+", instance_type) is not None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProductionVariant:
+    """One model version on its own instances, receiving ``initial_weight`` / sum(weights) of traffic."""
+
+    name: str
+    package: ModelPackage
+    instance_type: str = DEFAULT_INSTANCE_TYPE
+    initial_instance_count: int = 1
+    initial_weight: float = 1.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Autoscaling:
+    """Target tracking on SageMakerVariantInvocationsPerInstance (invocations per instance per minute)."""
+
+    min_capacity: int = 1
+    max_capacity: int = 10
+    invocations_per_instance: int = 1000
+    scale_in_cooldown: cdk.Duration = cdk.Duration.minutes(5)
+    scale_out_cooldown: cdk.Duration = cdk.Duration.minutes(1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataCapture:
+    """Capture requests and responses to ``s3://<bucket>/<prefix>/`` encrypted with ``encryption_key``."""
+
+    bucket: s3.IBucket
+    encryption_key: kms.IKey
+    prefix: str = "data-capture"
+    sampling_percent: int = 100
+
+    @property
+    def destination_uri(self) -> str:
+        return f"s3://{self.bucket.bucket_name}/{self.prefix}"
+
+
+def _validate(*, endpoint_name: str, variants: Sequence[ProductionVariant], autoscaling: Autoscaling | None,
+              data_capture: DataCapture | None) -> None:
+    problems: list[str] = []
+    if not variants:
+        problems.append("at least one production variant is required")
+    names = [variant.name for variant in variants]
+    if len(set(names)) != len(names):
+        problems.append(f"variant names must be unique, got {names}")
+    if variants and sum(variant.initial_weight for variant in variants) <= 0:
+        problems.append("at least one variant needs an initial_weight above 0")
+    if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", endpoint_name):
+        problems.append(f"endpoint_name {endpoint_name!r} must be letters, digits and hyphens (max 63)")
+    for variant in variants:
+        if autoscaling and is_burstable(variant.instance_type):
+            problems.append(f"variant {variant.name}: burstable instance type {variant.instance_type} cannot autoscale")
+    if autoscaling and not 1 <= autoscaling.min_capacity <= autoscaling.max_capacity:
+        problems.append(f"autoscaling needs 1 <= min_capacity <= max_capacity, got "
+                        f"{autoscaling.min_capacity}..{autoscaling.max_capacity}")
+    if data_capture and not 0 < data_capture.sampling_percent <= 100:
+        problems.append(f"data capture sampling_percent must be 1..100, got {data_capture.sampling_percent}")
+    if problems:
+        raise ValueError("RealtimeEndpoint: " + "; ".join(problems))
+
+
+class RealtimeEndpoint(Construct):
+    """A SageMaker endpoint serving one or more model packages as weighted production variants.
+
+    The endpoint name is fixed up front: alarms and scaling targets reference it by name, which
+    avoids a dependency cycle between the endpoint and its rollback alarms.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, endpoint_name: str,
+                 variants: Sequence[ProductionVariant], autoscaling: Autoscaling | None = None,
+                 data_capture: DataCapture | None = None, volume_key: kms.IKey | None = None) -> None:
+        super().__init__(scope, construct_id)
+        _validate(endpoint_name=endpoint_name, variants=variants, autoscaling=autoscaling, data_capture=data_capture)
+        self.endpoint_name = endpoint_name
+        self.variants = tuple(variants)
+        self.data_capture = data_capture
+
+        self.role = iam.Role(self, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+                             description=f"Runs the models of SageMaker endpoint {endpoint_name}")
+        self._grant_runtime_permissions(volume_key)
+
+        self.models: dict[str, sagemaker.CfnModel] = {}
+        for variant in self.variants:
+            variant.package.grant_read(self.role)
+            model = sagemaker.CfnModel(
+                self, f"Model{pascal_case(variant.name)}", execution_role_arn=self.role.role_arn,
+                enable_network_isolation=True,
+                primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
+                    image=variant.package.image_uri, model_data_url=variant.package.model_data_url,
+                    environment=variant.package.environment))
+            model.node.add_dependency(self.role)  # the model validates the image and artifact with the role
+            self.models[variant.name] = model
+
+        self.endpoint_config = sagemaker.CfnEndpointConfig(
+            self, "EndpointConfig",
+            production_variants=[
+                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                    variant_name=variant.name, model_name=self.models[variant.name].attr_model_name,
+                    instance_type=variant.instance_type, initial_instance_count=variant.initial_instance_count,
+                    initial_variant_weight=variant.initial_weight)
+                for variant in self.variants],
+            data_capture_config=self._data_capture_config(),
+            kms_key_id=self._volume_key_id(volume_key))
+        self.endpoint = sagemaker.CfnEndpoint(self, "Endpoint", endpoint_name=endpoint_name,
+                                              endpoint_config_name=self.endpoint_config.attr_endpoint_config_name)
+
+        self.scalable_targets: dict[str, appscaling.ScalableTarget] = {}
+        if autoscaling:
+            for variant in self.variants:
+                self.scalable_targets[variant.name] = self._autoscale(variant, autoscaling)
+
+    # -- construction helpers -------------------------------------------------------------------------------------
+    def _grant_runtime_permissions(self, volume_key: kms.IKey | None) -> None:
+        stack = cdk.Stack.of(self)
+        log_group_arn = stack.format_arn(service="logs", resource="log-group",
+                                         resource_name=f"/aws/sagemaker/Endpoints/{self.endpoint_name}:*",
+                                         arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+        self.role.add_to_policy(iam.PolicyStatement(
+            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            resources=[log_group_arn]))
+        statement = iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"],
+                                        conditions={"StringEquals": {"cloudwatch:namespace": [
+                                            SAGEMAKER_NAMESPACE, INSTANCE_METRICS_NAMESPACE]}})
+        self.role.add_to_policy(statement)
+        # ECR has no per-repository authorization token: GetAuthorizationToken only accepts "*".
+        self.role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+        if volume_key:
+            volume_key.grant(self.role, "kms:CreateGrant", "kms:DescribeKey")
+        capture_objects = None
+        if self.data_capture:
+            capture_objects = self.data_capture.bucket.arn_for_objects(f"{self.data_capture.prefix}/*")
+            self.role.add_to_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[capture_objects]))
+            self.data_capture.encryption_key.grant(self.role, "kms:GenerateDataKey", "kms:Encrypt")
+        self._acknowledge_role_wildcards(log_group_arn, capture_objects)
+
+    def _acknowledge_role_wildcards(self, log_group_arn: str, capture_objects: str | None) -> None:
+        policy = self.role.node.find_child("DefaultPolicy").node.default_child
+        stack = cdk.Stack.of(self)
+        reasons = {
+            "*": "ecr:GetAuthorizationToken has no resource-level permission, and cloudwatch:PutMetricData is "
+                 "limited to the two SageMaker metric namespaces by a condition.",
+            nag_resource_name(stack.resolve(log_group_arn)): "The container writes to log streams it names at run time, only inside "
+                                          "this endpoint's own log group /aws/sagemaker/Endpoints/<name>.",
+        }
+        if capture_objects:
+            reasons[nag_resource_name(stack.resolve(capture_objects))] = (
+                "Data capture writes objects whose keys SageMaker generates per hour and variant, only under "
+                "the capture prefix of its own bucket.")
+        for resource, reason in reasons.items():
+            cdk.Validations.of(policy).acknowledge(cdk.Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::{resource}]", reason=reason))
+
+    def _data_capture_config(self) -> sagemaker.CfnEndpointConfig.DataCaptureConfigProperty | None:
+        capture = self.data_capture
+        if capture is None:
+            return None
+        return sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
+            enable_capture=True, initial_sampling_percentage=capture.sampling_percent,
+            destination_s3_uri=capture.destination_uri, kms_key_id=capture.encryption_key.key_arn,
+            capture_options=[sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Input"),
+                             sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Output")],
+            capture_content_type_header=sagemaker.CfnEndpointConfig.CaptureContentTypeHeaderProperty(
+                csv_content_types=["text/csv"], json_content_types=["application/json"]))
+
+    def _volume_key_id(self, volume_key: kms.IKey | None) -> str | None:
+        if volume_key is None:
+            return None
+        if any(has_instance_storage(variant.instance_type) for variant in self.variants):
+            # SageMaker rejects KmsKeyId for instances with local NVMe storage, which is encrypted by hardware.
+            cdk.Validations.of(self).acknowledge(cdk.Acknowledgment(
+                id="AwsSolutions-SM2",
+                reason="An instance type with local NVMe storage is used; SageMaker refuses a KMS key for its "
+                       "volumes, which are hardware-encrypted instance storage."))
+            return None
+        return volume_key.key_arn
+
+    def _autoscale(self, variant: ProductionVariant, autoscaling: Autoscaling) -> appscaling.ScalableTarget:
+        stack = cdk.Stack.of(self)
+        # Application Auto Scaling manages SageMaker variants with its own service-linked role (created on first use).
+        service_linked_role = iam.Role.from_role_arn(
+            self, f"ScalingRole{pascal_case(variant.name)}",
+            stack.format_arn(service="iam", region="", resource="role",
+                             resource_name="aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
+                                           "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"),
+            mutable=False)
+        target = appscaling.ScalableTarget(
+            self, f"ScalableTarget{pascal_case(variant.name)}", service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
+            resource_id=f"endpoint/{self.endpoint_name}/variant/{variant.name}",
+            scalable_dimension=DESIRED_INSTANCE_COUNT, min_capacity=autoscaling.min_capacity,
+            max_capacity=autoscaling.max_capacity, role=service_linked_role)
+        target.node.add_dependency(self.endpoint)
+        target.scale_to_track_metric(
+            "InvocationsPerInstance", target_value=autoscaling.invocations_per_instance,
+            predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
+            scale_in_cooldown=autoscaling.scale_in_cooldown, scale_out_cooldown=autoscaling.scale_out_cooldown)
+        return target
+
+    # -- metrics --------------------------------------------------------------------------------------------------
+    def metric(self, metric_name: str, *, variant_name: str, statistic: str = "Sum",
+               period: cdk.Duration = DEFAULT_METRIC_PERIOD, namespace: str = SAGEMAKER_NAMESPACE,
+               label: str | None = None) -> cloudwatch.Metric:
+        """Any endpoint metric for one variant (SageMaker publishes them with EndpointName and VariantName)."""
+        return cloudwatch.Metric(namespace=namespace, metric_name=metric_name, statistic=statistic, period=period,
+                                 dimensions_map={"EndpointName": self.endpoint_name, "VariantName": variant_name},
+                                 label=label)
+
+    def metric_model_latency(self, *, variant_name: str, statistic: str = "p99",
+                             period: cdk.Duration = DEFAULT_METRIC_PERIOD) -> cloudwatch.Metric:
+        """ModelLatency in **microseconds** (SageMaker's unit)."""
+        return self.metric("ModelLatency", variant_name=variant_name, statistic=statistic, period=period,
+                           label=f"{variant_name} ModelLatency {statistic} (µs)")
+
+    def metric_invocation_5xx_errors(self, *, variant_name: str,
+                                     period: cdk.Duration = cdk.Duration.minutes(5)) -> cloudwatch.Metric:
+        return self.metric("Invocation5XXErrors", variant_name=variant_name, period=period,
+                           label=f"{variant_name} 5XX")
+
+    def metric_invocation_4xx_errors(self, *, variant_name: str,
+                                     period: cdk.Duration = cdk.Duration.minutes(5)) -> cloudwatch.Metric:
+        return self.metric("Invocation4XXErrors", variant_name=variant_name, period=period,
+                           label=f"{variant_name} 4XX")
+
+    def metric_invocations(self, *, variant_name: str,
+                           period: cdk.Duration = DEFAULT_METRIC_PERIOD) -> cloudwatch.Metric:
+        return self.metric("Invocations", variant_name=variant_name, period=period,
+                           label=f"{variant_name} invocations")
+
+    def metric_invocations_per_instance(self, *, variant_name: str,
+                                        period: cdk.Duration = DEFAULT_METRIC_PERIOD) -> cloudwatch.Metric:
+        return self.metric("InvocationsPerInstance", variant_name=variant_name, period=period)
+
+    def metric_instance_count(self, *, variant_name: str,
+                              period: cdk.Duration = DEFAULT_METRIC_PERIOD) -> cloudwatch.MathExpression:
+        """In-service instances, derived as Invocations / InvocationsPerInstance (SageMaker publishes no count)."""
+        return cloudwatch.MathExpression(
+            expression="IF(per_instance > 0, invocations / per_instance, 0)",
+            using_metrics={"invocations": self.metric_invocations(variant_name=variant_name, period=period),
+                           "per_instance": self.metric_invocations_per_instance(variant_name=variant_name,
+                                                                                period=period)},
+            label=f"{variant_name} instances (derived)", period=period)
+
+    def metric_cpu_utilization(self, *, variant_name: str) -> cloudwatch.Metric:
+        """Sum over cores: 100% per vCPU."""
+        return self.metric("CPUUtilization", variant_name=variant_name, statistic="Average",
+                           namespace=INSTANCE_METRICS_NAMESPACE, label=f"{variant_name} CPU %")
+
+    def metric_memory_utilization(self, *, variant_name: str) -> cloudwatch.Metric:
+        return self.metric("MemoryUtilization", variant_name=variant_name, statistic="Average",
+                           namespace=INSTANCE_METRICS_NAMESPACE, label=f"{variant_name} memory %")
+
+
+def nag_resource_name(resolved: object) -> str:
+    """The way cdk-nag prints a resolved resource in a finding id: ``<Logical.Attr>`` and ``<AWS::Region>``."""
+    if isinstance(resolved, str):
+        return resolved
+    if isinstance(resolved, dict) and "Fn::GetAtt" in resolved:
+        return "<" + ".".join(resolved["Fn::GetAtt"]) + ">"
+    if isinstance(resolved, dict) and "Ref" in resolved:
+        return "<" + resolved["Ref"] + ">"
+    if isinstance(resolved, dict) and "Fn::Join" in resolved:
+        separator, parts = resolved["Fn::Join"]
+        return separator.join(nag_resource_name(part) for part in parts)
+    raise TypeError(f"cannot name {resolved!r} the way cdk-nag does")
+
+
+def pascal_case(name: str) -> str:
+    """`fraud-v2` -> `FraudV2`, for construct ids derived from user-chosen names."""
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", name) if part)

@@ -1,0 +1,28 @@
+"""Builds one stack per enabled pattern from the configuration."""
+from __future__ import annotations
+
+import re
+
+import aws_cdk as cdk
+
+from stacks.config import AppConfig
+from stacks.realtime_stack import RealtimeStack
+
+
+def stack_prefix(model_name: str) -> str:
+    """`fraud-detector` -> `FraudDetector`: stack names read `<Model>-Realtime`."""
+    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", model_name) if part)
+
+
+def build_stacks(app: cdk.App, config: AppConfig) -> dict[str, cdk.Stack]:
+    """Add the enabled pattern stacks to ``app``; returns them by pattern name."""
+    env = cdk.Environment(account=config.target.account, region=config.target.region)
+    prefix = stack_prefix(config.model.name)
+    stacks: dict[str, cdk.Stack] = {}
+    if config.realtime.enabled:
+        stacks["realtime"] = RealtimeStack(app, f"{prefix}-Realtime", config=config, env=env,
+                                           description=f"{config.model.name}: SageMaker real-time endpoint")
+    for stack in stacks.values():
+        cdk.Tags.of(stack).add("project", "ml-deploy-patterns")
+        cdk.Tags.of(stack).add("model", config.model.name)
+    return stacks

@@ -1,0 +1,67 @@
+"""``<Model>-Realtime``: a SageMaker endpoint with autoscaling, data capture, alarms and a dashboard."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from ml_constructs.alert_topic import AlertTopic
+from ml_constructs.endpoint_alarms import EndpointAlarms, EndpointAlarmThresholds, EndpointDashboard
+from ml_constructs.model_package import ModelPackage
+from ml_constructs.realtime_endpoint import (
+    Autoscaling, DataCapture, ProductionVariant, RealtimeEndpoint, pascal_case)
+from ml_constructs.secure_storage import DataKey, SecureBucket
+from stacks.config import AppConfig
+
+
+class RealtimeStack(cdk.Stack):
+    """Wires the real-time constructs from configuration; no AWS logic lives here."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        realtime = config.realtime
+        endpoint_name = realtime.endpoint_name or f"{config.model.name}-realtime"
+
+        self.data_key = DataKey(self, "DataKey", description=f"Encrypts {endpoint_name} data capture and alerts")
+        self.alerts = AlertTopic(self, "Alerts", encryption_key=self.data_key.key, email=config.alerts.email)
+
+        packages: dict[str, ModelPackage] = {}
+        variants = []
+        for variant in realtime.variants:
+            artifacts_dir = variant.artifacts_dir or config.model.artifacts_dir
+            if artifacts_dir not in packages:
+                packages[artifacts_dir] = ModelPackage(
+                    self, f"Package{pascal_case(Path(artifacts_dir).name)}", artifacts_dir=artifacts_dir,
+                    framework_version=config.model.framework_version)
+            variants.append(ProductionVariant(
+                name=variant.name, package=packages[artifacts_dir], instance_type=variant.instance_type,
+                initial_instance_count=variant.initial_instance_count, initial_weight=variant.initial_weight))
+        self.packages = packages
+
+        data_capture = None
+        if realtime.data_capture.enabled:
+            self.capture_storage = SecureBucket(self, "CaptureStorage", encryption_key=self.data_key.key)
+            data_capture = DataCapture(bucket=self.capture_storage.bucket, encryption_key=self.data_key.key,
+                                       sampling_percent=realtime.data_capture.sampling_percent)
+
+        scaling = realtime.autoscaling
+        self.endpoint = RealtimeEndpoint(
+            self, "Endpoint", endpoint_name=endpoint_name, variants=variants, data_capture=data_capture,
+            volume_key=self.data_key.key,
+            autoscaling=Autoscaling(
+                min_capacity=scaling.min_capacity, max_capacity=scaling.max_capacity,
+                invocations_per_instance=scaling.invocations_per_instance,
+                scale_in_cooldown=cdk.Duration.seconds(scaling.scale_in_cooldown_s),
+                scale_out_cooldown=cdk.Duration.seconds(scaling.scale_out_cooldown_s)) if scaling.enabled else None)
+
+        self.alarms = EndpointAlarms(self, "Alarms", endpoint=self.endpoint, thresholds=EndpointAlarmThresholds(
+            latency_p99_ms=realtime.alarms.latency_p99_ms,
+            errors_5xx_per_5min=realtime.alarms.errors_5xx_per_5min))
+        self.alerts.notify_on(*self.alarms.all_alarms)
+        self.dashboard = EndpointDashboard(self, "Dashboard", endpoint=self.endpoint, alarms=self.alarms)
+
+        cdk.CfnOutput(self, "EndpointName", value=endpoint_name)
+        cdk.CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)
+        if data_capture:
+            cdk.CfnOutput(self, "DataCaptureUri", value=data_capture.destination_uri)
