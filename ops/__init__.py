@@ -1,0 +1,1 @@
+"""Operator commands (``python -m ops.<command>``): small CLIs over boto3 for running the deployed patterns."""
