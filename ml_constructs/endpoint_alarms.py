@@ -68,20 +68,24 @@ class EndpointDashboard(Construct):
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{endpoint.endpoint_name}-realtime")
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Model latency (µs)", width=12, left=[
-                endpoint.metric_model_latency(variant_name=name, statistic=statistic)
+                endpoint.metric_model_latency(variant_name=name, statistic=statistic).with_(
+                    label=f"{name} {statistic}")
                 for name in names for statistic in ("p50", "p99")]),
             cloudwatch.GraphWidget(title="Invocations per minute", width=12, left=[
-                endpoint.metric_invocations(variant_name=name) for name in names]))
+                endpoint.metric_invocations(variant_name=name).with_(label=name) for name in names]))
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Errors per 5 minutes", width=12, left=[
-                metric for name in names for metric in (endpoint.metric_invocation_4xx_errors(variant_name=name),
-                                                        endpoint.metric_invocation_5xx_errors(variant_name=name))]),
+                metric for name in names for metric in (
+                    endpoint.metric_invocation_4xx_errors(variant_name=name).with_(label=f"{name} 4XX"),
+                    endpoint.metric_invocation_5xx_errors(variant_name=name).with_(label=f"{name} 5XX"))]),
             cloudwatch.GraphWidget(title="Instances", width=12, left=[
                 endpoint.metric_instance_count(variant_name=name) for name in names]))
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(title="CPU and memory (%)", width=12,
-                                   left=[endpoint.metric_cpu_utilization(variant_name=name) for name in names],
-                                   right=[endpoint.metric_memory_utilization(variant_name=name) for name in names]))
+                                   left=[endpoint.metric_cpu_utilization(variant_name=name).with_(label=f"{name} CPU")
+                                         for name in names],
+                                   right=[endpoint.metric_memory_utilization(variant_name=name).with_(
+                                       label=f"{name} memory") for name in names]))
         if alarms:
             self.dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", width=12,
                                                                     alarms=alarms.all_alarms))

@@ -81,5 +81,6 @@ SKLEARN_REGISTRY = RegistryAccountLookup(mapping_id="SklearnImageRegistry", acco
 
 def sklearn_image_uri(scope: Construct, framework_version: str) -> str:
     """``<account>.dkr.ecr.<region>.<suffix>/sagemaker-scikit-learn:<version>-cpu-py3`` for the stack's region."""
+    stack = cdk.Stack.of(scope)
     account = SKLEARN_REGISTRY.account_for(scope)
-    return f"{account}.dkr.ecr.{cdk.Aws.REGION}.{cdk.Aws.URL_SUFFIX}/{SKLEARN_REPOSITORY}:{framework_version}-cpu-py3"
+    return f"{account}.dkr.ecr.{stack.region}.{stack.url_suffix}/{SKLEARN_REPOSITORY}:{framework_version}-cpu-py3"

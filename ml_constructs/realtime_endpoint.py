@@ -244,23 +244,19 @@ class RealtimeEndpoint(Construct):
     def metric_model_latency(self, *, variant_name: str, statistic: str = "p99",
                              period: cdk.Duration = DEFAULT_METRIC_PERIOD) -> cloudwatch.Metric:
         """ModelLatency in **microseconds** (SageMaker's unit)."""
-        return self.metric("ModelLatency", variant_name=variant_name, statistic=statistic, period=period,
-                           label=f"{variant_name} ModelLatency {statistic} (µs)")
+        return self.metric("ModelLatency", variant_name=variant_name, statistic=statistic, period=period)
 
     def metric_invocation_5xx_errors(self, *, variant_name: str,
                                      period: cdk.Duration = cdk.Duration.minutes(5)) -> cloudwatch.Metric:
-        return self.metric("Invocation5XXErrors", variant_name=variant_name, period=period,
-                           label=f"{variant_name} 5XX")
+        return self.metric("Invocation5XXErrors", variant_name=variant_name, period=period)
 
     def metric_invocation_4xx_errors(self, *, variant_name: str,
                                      period: cdk.Duration = cdk.Duration.minutes(5)) -> cloudwatch.Metric:
-        return self.metric("Invocation4XXErrors", variant_name=variant_name, period=period,
-                           label=f"{variant_name} 4XX")
+        return self.metric("Invocation4XXErrors", variant_name=variant_name, period=period)
 
     def metric_invocations(self, *, variant_name: str,
                            period: cdk.Duration = DEFAULT_METRIC_PERIOD) -> cloudwatch.Metric:
-        return self.metric("Invocations", variant_name=variant_name, period=period,
-                           label=f"{variant_name} invocations")
+        return self.metric("Invocations", variant_name=variant_name, period=period)
 
     def metric_invocations_per_instance(self, *, variant_name: str,
                                         period: cdk.Duration = DEFAULT_METRIC_PERIOD) -> cloudwatch.Metric:
@@ -279,11 +275,11 @@ class RealtimeEndpoint(Construct):
     def metric_cpu_utilization(self, *, variant_name: str) -> cloudwatch.Metric:
         """Sum over cores: 100% per vCPU."""
         return self.metric("CPUUtilization", variant_name=variant_name, statistic="Average",
-                           namespace=INSTANCE_METRICS_NAMESPACE, label=f"{variant_name} CPU %")
+                           namespace=INSTANCE_METRICS_NAMESPACE)
 
     def metric_memory_utilization(self, *, variant_name: str) -> cloudwatch.Metric:
         return self.metric("MemoryUtilization", variant_name=variant_name, statistic="Average",
-                           namespace=INSTANCE_METRICS_NAMESPACE, label=f"{variant_name} memory %")
+                           namespace=INSTANCE_METRICS_NAMESPACE)
 
 
 def nag_resource_name(resolved: object) -> str:

@@ -57,7 +57,24 @@ def _check_range(value: Any, field: dataclasses.Field, path: str, errors: list[s
         errors.append(f"{path}: {value!r} does not match {field.metadata.get('help') or pattern}")
 
 
+class CliText(str):
+    """A ``-c key=value`` override: text, read as JSON only where the field does not expect text."""
+
+
+def _wants_text(hint: Any) -> bool:
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return any(_wants_text(arg) for arg in get_args(hint) if arg is not type(None))
+    if origin is Literal:
+        return all(isinstance(arg, str) for arg in get_args(hint))
+    return hint is str
+
+
 def _convert(hint: Any, raw: Any, path: str, errors: list[str]) -> Any:
+    if isinstance(raw, CliText):
+        # `-c deploy.target.account=123456789012` must stay text; `-c ...max_capacity=4` must become a number.
+        nullable = type(None) in get_args(hint)
+        raw = None if nullable and raw == "null" else str(raw) if _wants_text(hint) else coerce_override(raw)
     origin = get_origin(hint)
     if origin in (Union, types.UnionType):
         options = get_args(hint)
@@ -168,8 +185,8 @@ def apply_overrides(base: dict, overrides: dict[str, Any], *, root: str) -> tupl
                 break
             node = child
         else:
-            node[parts[-1]] = coerce_override(value) if isinstance(value, str) else value
+            node[parts[-1]] = CliText(value) if isinstance(value, str) else value
     return merged, problems
 
 
-__all__ = ["ConfigError", "constrained", "parse", "apply_overrides", "coerce_override"]
+__all__ = ["CliText", "ConfigError", "constrained", "parse", "apply_overrides", "coerce_override"]
