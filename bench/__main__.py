@@ -5,6 +5,7 @@ Run one with ``.venv/bin/python -m bench.<name>``; pass names to run a subset: `
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 import sys
 import time
@@ -25,7 +26,8 @@ def main(argv: list[str]) -> int:
             continue
         print(f"\n== bench.{name} ==", flush=True)
         started = time.perf_counter()
-        module.main()
+        # Each benchmark gets an empty argv: the names given to `python -m bench` are not its options.
+        module.main([]) if inspect.signature(module.main).parameters else module.main()
         print(f"(bench.{name} took {time.perf_counter() - started:.1f} s)", flush=True)
     return 0
 
