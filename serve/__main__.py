@@ -1,0 +1,60 @@
+"""``python -m serve``: stage a model package and serve it like the SageMaker container.
+
+Examples:
+    python -m serve                                  # artifacts/fraud-detector + inference/
+    python -m serve --model-tar path/to/model.tar.gz # exactly what SageMaker would download
+    PORT=9000 python -m serve
+"""
+import argparse
+import functools
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from serve import container, server, staging
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ARTIFACTS = REPO_ROOT / "artifacts" / "fraud-detector"
+DEFAULT_CODE = REPO_ROOT / "inference"
+PORT_ENV = "PORT"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m serve", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--model-dir", type=Path, default=DEFAULT_ARTIFACTS,
+                        help="training artifacts (model.joblib, metadata.json); code comes from --code-dir")
+    source.add_argument("--model-tar", type=Path, help="a model.tar.gz with model files and code/inference.py")
+    parser.add_argument("--code-dir", type=Path, default=DEFAULT_CODE, help="what goes into code/ (default: inference/)")
+    parser.add_argument("--host", default=server.DEFAULT_HOST)
+    parser.add_argument("--port", type=int, default=int(os.environ.get(PORT_ENV, server.DEFAULT_PORT)))
+    parser.add_argument("--workers", type=int, default=0, help="default: one per CPU, like the container")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    # One BLAS/OpenMP thread per worker (set before the workers import numpy).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    with tempfile.TemporaryDirectory(prefix="serve-model-") as scratch:
+        model_dir = Path(scratch) / "model"
+        if args.model_tar:
+            staging.stage_from_tar(model_tar=args.model_tar, destination=model_dir)
+        else:
+            staging.stage_from_artifacts(artifacts_dir=args.model_dir, code_source=args.code_dir,
+                                         destination=model_dir)
+        # The environment the CDK Model sets for the container.
+        os.environ[container.PROGRAM_ENV] = staging.ENTRY_POINT
+        os.environ[container.SUBMIT_DIRECTORY_ENV] = str(model_dir / staging.CODE_DIR)
+        factory = functools.partial(container.create_app, model_dir=str(model_dir))
+        factory()  # fail here, once, with a readable traceback, rather than in every worker
+        print(f"serving {model_dir} on http://{args.host}:{args.port} (GET /ping, POST /invocations)", flush=True)
+        server.GunicornServer(factory, server.ServerOptions(host=args.host, port=args.port,
+                                                            workers=args.workers)).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
