@@ -81,7 +81,6 @@ class LoadedModel(object):
         self.model_version = str(metadata["model_version"])
         self.threshold = float(metadata.get("decision_threshold", DEFAULT_THRESHOLD))
         self.max_payload_bytes = max_payload_bytes
-        self.column_names = ["c%d" % i for i in range(self.n_features)]
 
 
 class InputError(Exception):

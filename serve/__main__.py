@@ -8,6 +8,7 @@ Examples:
 import argparse
 import functools
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -38,8 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     # One BLAS/OpenMP thread per worker (set before the workers import numpy).
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    with tempfile.TemporaryDirectory(prefix="serve-model-") as scratch:
-        model_dir = Path(scratch) / "model"
+    scratch = Path(tempfile.mkdtemp(prefix="serve-model-"))
+    owner = os.getpid()
+    try:
+        model_dir = scratch / "model"
         if args.model_tar:
             staging.stage_from_tar(model_tar=args.model_tar, destination=model_dir)
         else:
@@ -53,6 +56,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"serving {model_dir} on http://{args.host}:{args.port} (GET /ping, POST /invocations)", flush=True)
         server.GunicornServer(factory, server.ServerOptions(host=args.host, port=args.port,
                                                             workers=args.workers)).run()
+    finally:
+        # gunicorn workers are forks that leave through this frame too (SystemExit): only the
+        # process that made the directory removes it, or a recycled worker would delete the model.
+        if os.getpid() == owner:
+            shutil.rmtree(scratch, ignore_errors=True)
     return 0
 
 
