@@ -1,0 +1,83 @@
+"""``<Model>-Batch``: nightly Batch Transform on a schedule, predictions stored by date and model version."""
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from ml_constructs.alert_topic import AlertTopic
+from ml_constructs.batch_alarms import BatchAlarms, BatchDashboard
+from ml_constructs.batch_schedule import ScoringSchedule
+from ml_constructs.batch_scoring import (
+    MAX_JOB_NAME_PREFIX_LENGTH, BatchScoring, RetryPolicy, ScoringStorage, TransformSettings)
+from ml_constructs.model_package import ModelPackage
+from ml_constructs.secure_storage import DataKey, SecureBucket
+from stacks.config import AppConfig, ConfigError
+
+
+class BatchStack(cdk.Stack):
+    """Wires the batch constructs from configuration; no AWS logic lives here."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        batch = config.batch
+        name = f"{config.model.name}-batch"
+        job_name_prefix = batch.job_name_prefix or config.model.name
+        if len(job_name_prefix) > MAX_JOB_NAME_PREFIX_LENGTH:
+            raise ConfigError([f"deploy.batch.job_name_prefix: the model name {config.model.name!r} is too long to "
+                               f"prefix transform job names (max {MAX_JOB_NAME_PREFIX_LENGTH}); set a shorter "
+                               "job_name_prefix"])
+
+        self.data_key = DataKey(self, "DataKey", description=f"Encrypts {name} predictions, manifests and alerts")
+        self.alerts = AlertTopic(self, "Alerts", encryption_key=self.data_key.key, email=config.alerts.email)
+
+        storage = batch.storage
+        input_key: kms.IKey | None = None
+        if storage.input_bucket_name:
+            input_bucket = s3.Bucket.from_bucket_name(self, "InputBucket", storage.input_bucket_name)
+            if storage.input_kms_key_arn:
+                input_key = kms.Key.from_key_arn(self, "InputKey", storage.input_kms_key_arn)
+            access_logs = None
+        else:
+            self.input_storage = SecureBucket(self, "InputStorage", encryption_key=self.data_key.key)
+            input_bucket, input_key = self.input_storage.bucket, self.data_key.key
+            access_logs = self.input_storage.access_logs_bucket
+        if storage.output_bucket_name:
+            output_bucket = s3.Bucket.from_bucket_name(self, "OutputBucket", storage.output_bucket_name)
+        else:
+            self.output_storage = SecureBucket(self, "OutputStorage", encryption_key=self.data_key.key,
+                                               access_logs_bucket=access_logs)
+            output_bucket = self.output_storage.bucket
+
+        self.package = ModelPackage(self, "Package", artifacts_dir=batch.artifacts_dir or config.model.artifacts_dir,
+                                    framework_version=config.model.framework_version)
+        transform, retry = batch.transform, batch.retry
+        self.scoring = BatchScoring(
+            self, "Scoring", package=self.package, alert_topic=self.alerts.topic, job_name_prefix=job_name_prefix,
+            state_machine_name=name, execution_timeout=cdk.Duration.minutes(batch.execution_timeout_minutes),
+            storage=ScoringStorage(input_bucket=input_bucket, output_bucket=output_bucket, data_key=self.data_key.key,
+                                   input_key=input_key, default_input_prefix=storage.default_input_prefix),
+            transform=TransformSettings(
+                instance_type=transform.instance_type, instance_count=transform.instance_count,
+                max_payload_mb=transform.max_payload_mb, max_concurrent_transforms=transform.max_concurrent_transforms,
+                id_column=transform.id_column, job_timeout=cdk.Duration.minutes(transform.job_timeout_minutes)),
+            retry=RetryPolicy(max_attempts=retry.max_attempts, interval=cdk.Duration.seconds(retry.interval_s),
+                              backoff_rate=retry.backoff_rate, capacity_retries=retry.capacity_retries,
+                              capacity_wait=cdk.Duration.minutes(retry.capacity_wait_minutes)))
+
+        self.schedule = ScoringSchedule(
+            self, "Schedule", state_machine=self.scoring.state_machine, schedule_name=name,
+            expression=batch.schedule.expression, time_zone=batch.schedule.time_zone, enabled=batch.schedule.enabled)
+        self.alarms = BatchAlarms(self, "Alarms", scoring=self.scoring, name=name,
+                                  schedule=self.schedule if batch.schedule.enabled else None)
+        self.alerts.notify_on(*self.alarms.all_alarms)
+        self.dashboard = BatchDashboard(self, "Dashboard", scoring=self.scoring, name=name, alarms=self.alarms,
+                                        schedule=self.schedule)
+
+        cdk.CfnOutput(self, "StateMachineArn", value=self.scoring.state_machine.state_machine_arn)
+        cdk.CfnOutput(self, "InputBucketName", value=input_bucket.bucket_name)
+        cdk.CfnOutput(self, "DefaultInputUri", value=self.scoring.storage.default_input_uri)
+        cdk.CfnOutput(self, "PredictionsUri", value=self.scoring.storage.predictions_uri)
+        cdk.CfnOutput(self, "ModelVersion", value=self.package.model_version)
+        cdk.CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)
