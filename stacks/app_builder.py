@@ -5,6 +5,7 @@ import re
 
 import aws_cdk as cdk
 
+from stacks.batch_stack import BatchStack
 from stacks.config import AppConfig
 from stacks.realtime_stack import RealtimeStack
 
@@ -22,6 +23,9 @@ def build_stacks(app: cdk.App, config: AppConfig) -> dict[str, cdk.Stack]:
     if config.realtime.enabled:
         stacks["realtime"] = RealtimeStack(app, f"{prefix}-Realtime", config=config, env=env,
                                            description=f"{config.model.name}: SageMaker real-time endpoint")
+    if config.batch.enabled:
+        stacks["batch"] = BatchStack(app, f"{prefix}-Batch", config=config, env=env,
+                                     description=f"{config.model.name}: scheduled SageMaker Batch Transform")
     for stack in stacks.values():
         cdk.Tags.of(stack).add("project", "ml-deploy-patterns")
         cdk.Tags.of(stack).add("model", config.model.name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from stacks.config.batch import BatchConfig
 from stacks.config.common import AlertsConfig, DeployTarget, ModelConfig
 from stacks.config.realtime import RealtimeConfig
 from stacks.config.schema import ConfigError, apply_overrides, parse
@@ -24,6 +25,7 @@ class AppConfig:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     target: DeployTarget = field(default_factory=DeployTarget)
     realtime: RealtimeConfig = field(default_factory=RealtimeConfig)
+    batch: BatchConfig = field(default_factory=BatchConfig)
 
 
 def config_from_context(context: Mapping[str, Any]) -> AppConfig:
