@@ -81,6 +81,9 @@ class LoadedModel(object):
         self.model_version = str(metadata["model_version"])
         self.threshold = float(metadata.get("decision_threshold", DEFAULT_THRESHOLD))
         self.max_payload_bytes = max_payload_bytes
+        self.positive_class = metadata.get("positive_class", 1)
+        classes = list(getattr(estimator, "classes_", [0, 1]))
+        self.positive_column = classes.index(self.positive_class) if self.positive_class in classes else None
 
 
 class InputError(Exception):
@@ -135,6 +138,8 @@ def model_fn(model_dir):
         problems.append("the estimator was fitted on %d features, metadata says %d" % (fitted, model.n_features))
     if not hasattr(estimator, "predict_proba"):
         problems.append("the estimator has no predict_proba")
+    if model.positive_column is None:
+        problems.append("positive_class %r is not among the estimator's classes" % (model.positive_class,))
     if problems:
         raise ValueError("inconsistent model package: " + "; ".join(problems))
     LOGGER.info("loaded %s version %s (%d features)", metadata.get("model_name"), model.model_version, model.n_features)
@@ -176,10 +181,10 @@ def transform_fn(model, request_body, content_type, accept):
 
 
 def predict(model, features):
-    """Fraud probability per row (predict_proba's positive class)."""
+    """Fraud probability per row (predict_proba's column for metadata's positive_class)."""
     # Inputs are already checked finite, so scikit-learn's own check is redundant work per call.
     with sklearn.config_context(assume_finite=True):
-        return model.estimator.predict_proba(features)[:, 1]
+        return model.estimator.predict_proba(features)[:, model.positive_column]
 
 
 def parse_csv(body, n_features):

@@ -49,13 +49,14 @@ def test_model_fn_reads_version_and_features_from_metadata(loaded_model):
 
 
 def test_model_fn_refuses_a_package_whose_metadata_disagrees_with_the_model(inference, tmp_path):
-    # GIVEN a package whose metadata claims 13 features for a 12-feature model
+    # GIVEN a package whose metadata claims 13 features and a positive class 2 for a 12-feature 0/1 model
     shutil.copy(ARTIFACTS_DIR / "model.joblib", tmp_path / "model.joblib")
     metadata = json.loads((ARTIFACTS_DIR / "metadata.json").read_text())
-    metadata["n_features"] = 13
+    metadata.update(n_features=13, positive_class=2)
     (tmp_path / "metadata.json").write_text(json.dumps(metadata))
-    # WHEN model_fn loads it THEN it refuses, naming both problems
-    with pytest.raises(ValueError, match="feature_names has 12 names, n_features is 13.*fitted on 12 features"):
+    # WHEN model_fn loads it THEN it refuses, naming every problem at once
+    with pytest.raises(ValueError, match="feature_names has 12 names, n_features is 13.*fitted on 12 features"
+                                         ".*positive_class 2 is not among"):
         inference.model_fn(str(tmp_path))
 
 
