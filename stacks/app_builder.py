@@ -7,6 +7,7 @@ import aws_cdk as cdk
 
 from stacks.batch_stack import BatchStack
 from stacks.config import AppConfig
+from stacks.edge_stack import EdgeStack
 from stacks.realtime_stack import RealtimeStack
 
 
@@ -26,6 +27,9 @@ def build_stacks(app: cdk.App, config: AppConfig) -> dict[str, cdk.Stack]:
     if config.batch.enabled:
         stacks["batch"] = BatchStack(app, f"{prefix}-Batch", config=config, env=env,
                                      description=f"{config.model.name}: scheduled SageMaker Batch Transform")
+    if config.edge.enabled:
+        stacks["edge"] = EdgeStack(app, f"{prefix}-Edge", config=config, env=env,
+                                   description=f"{config.model.name}: Greengrass v2 component (ONNX on the device)")
     for stack in stacks.values():
         cdk.Tags.of(stack).add("project", "ml-deploy-patterns")
         cdk.Tags.of(stack).add("model", config.model.name)

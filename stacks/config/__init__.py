@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 from stacks.config.batch import BatchConfig
 from stacks.config.common import AlertsConfig, DeployTarget, ModelConfig
+from stacks.config.edge import EdgeConfig
 from stacks.config.realtime import RealtimeConfig
 from stacks.config.schema import ConfigError, apply_overrides, parse
 
@@ -26,6 +27,7 @@ class AppConfig:
     target: DeployTarget = field(default_factory=DeployTarget)
     realtime: RealtimeConfig = field(default_factory=RealtimeConfig)
     batch: BatchConfig = field(default_factory=BatchConfig)
+    edge: EdgeConfig = field(default_factory=EdgeConfig)
 
 
 def config_from_context(context: Mapping[str, Any]) -> AppConfig:

@@ -1,0 +1,102 @@
+"""Configuration of the edge (Greengrass v2) pattern."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ml_constructs.greengrass_component import THING_GROUP_ARN_PATTERN
+from ml_constructs.greengrass_recipe import (
+    COMPONENT_NAME_PATTERN, RESERVED_NAME_PREFIXES, SEMVER_PATTERN, TOPIC_PATTERN, VERSION_PREFIX_PATTERN)
+from stacks.config.schema import constrained
+
+#: The role the Greengrass installer creates with ``--provision true`` (its default name).
+DEFAULT_TOKEN_EXCHANGE_ROLE = "GreengrassV2TokenExchangeRole"
+DEFAULT_PUBLISHER = "ml-deploy-patterns"
+ROLE_NAME_PATTERN = r"[\w+=,.@-]{1,64}"
+KMS_KEY_ARN_PATTERN = r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]{1,128}"
+DEPLOYMENT_NAME_PATTERN = r"[A-Za-z0-9._ -]{1,256}"
+TOPIC_HELP = "letters, digits and _ . / - (no MQTT wildcards), up to 256 characters"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EdgeTopicsConfig:
+    """Local pub/sub topics; the component may subscribe to ``input`` and publish to the other two only."""
+
+    input: str = constrained("fraud-detector/transactions", pattern=TOPIC_PATTERN, help=TOPIC_HELP)
+    output: str = constrained("fraud-detector/predictions", pattern=TOPIC_PATTERN, help=TOPIC_HELP)
+    error: str = constrained("fraud-detector/errors", pattern=TOPIC_PATTERN, help=TOPIC_HELP)
+
+    def problems(self) -> list[str]:
+        found, seen = [], {}
+        for name in ("input", "output", "error"):
+            topic = getattr(self, name)
+            if topic in seen:
+                found.append(f"{name}: {topic!r} is also the {seen[topic]} topic; input, output and error must be "
+                             "three different topics")
+            seen.setdefault(topic, name)
+        return found
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentRefConfig:
+    """Another component (and exact version) the thing group's devices must keep running."""
+
+    name: str = constrained(pattern=COMPONENT_NAME_PATTERN, help="a component name such as aws.greengrass.Cli")
+    version: str = constrained(pattern=SEMVER_PATTERN, help="MAJOR.MINOR.PATCH")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EdgeDeploymentConfig:
+    """Optional deployment of the component to a thing group (it replaces the group's current deployment)."""
+
+    enabled: bool = False
+    thing_group_arn: str | None = constrained(
+        None, pattern=THING_GROUP_ARN_PATTERN, help="arn:aws:iot:<region>:<account>:thinggroup/<name>")
+    deployment_name: str | None = constrained(None, pattern=DEPLOYMENT_NAME_PATTERN,
+                                              help="letters, digits, spaces and . _ - (max 256)")
+    additional_components: tuple[ComponentRefConfig, ...] = ()
+
+    def problems(self) -> list[str]:
+        found = []
+        if self.enabled and not self.thing_group_arn:
+            found.append("thing_group_arn: required when enabled is true")
+        names = [component.name for component in self.additional_components]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            found.append(f"additional_components: names must be unique, repeated: {', '.join(duplicates)}")
+        return found
+
+
+@dataclass(frozen=True, kw_only=True)
+class EdgeConfig:
+    """The Greengrass v2 component pattern: ONNX inference on core devices over local pub/sub."""
+
+    enabled: bool = True
+    component_name: str | None = constrained(None, pattern=COMPONENT_NAME_PATTERN,
+                                             help="reverse-DNS letters, digits and . _ - (max 128)")
+    """Null means ``com.example.<Model>`` (e.g. com.example.FraudDetector)."""
+    version: str = constrained("1.0", pattern=VERSION_PREFIX_PATTERN, help="MAJOR.MINOR; the patch is derived")
+    description: str = constrained("Scores transactions with an ONNX model over Greengrass local pub/sub",
+                                   pattern=r"[^\n]{0,1024}", help="one line, up to 1024 characters")
+    publisher: str = constrained(DEFAULT_PUBLISHER, pattern=r"[^\n]{1,128}", help="one line, 1 to 128 characters")
+    artifacts_dir: str | None = None
+    """Training artifacts with model.onnx and metadata.json; null means ``model.artifacts_dir``."""
+    score_threshold: float = constrained(0.5, minimum=0.0, maximum=1.0)
+    topics: EdgeTopicsConfig = field(default_factory=EdgeTopicsConfig)
+    token_exchange_role_name: str | None = constrained(DEFAULT_TOKEN_EXCHANGE_ROLE, pattern=ROLE_NAME_PATTERN,
+                                                       help="an IAM role name")
+    """The core devices' token exchange role, given read access to the artifacts; null to manage it yourself."""
+    bootstrap_key_arn: str | None = constrained(None, pattern=KMS_KEY_ARN_PATTERN, help="a KMS key ARN")
+    """Only for a bootstrap bucket encrypted with your own KMS key (``cdk bootstrap --bootstrap-kms-key-id``)."""
+    deployment: EdgeDeploymentConfig = field(default_factory=EdgeDeploymentConfig)
+
+    def problems(self) -> list[str]:
+        found = []
+        if self.component_name and self.component_name.lower().startswith(RESERVED_NAME_PREFIXES):
+            found.append(f"component_name: {self.component_name!r} starts with a prefix reserved for AWS-provided "
+                         f"components ({', '.join(RESERVED_NAME_PREFIXES)})")
+        if self.component_name and any(c.name == self.component_name for c in self.deployment.additional_components):
+            found.append("deployment.additional_components: must not list the component itself")
+        return found
+
+
+__all__ = ["EdgeConfig", "EdgeTopicsConfig", "EdgeDeploymentConfig", "ComponentRefConfig"]
