@@ -1,4 +1,5 @@
-"""A SageMaker real-time endpoint: models, endpoint config (variants, data capture), endpoint, autoscaling."""
+"""A SageMaker real-time endpoint: models, endpoint config (variants, data capture), endpoint, autoscaling,
+deployment guardrails with auto-rollback, and who owns weights and instance counts across updates."""
 from __future__ import annotations
 
 import re
@@ -6,15 +7,18 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
-from constructs import Construct
+from constructs import Construct, IValidation
 
+from ml_constructs.deployment_guardrails import MAX_ROLLBACK_ALARMS, DeploymentGuardrails, FleetBounds
 from ml_constructs.model_package import ModelPackage
+from ml_constructs.variant_ownership import VariantOwnership
 
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 DEFAULT_METRIC_PERIOD = cdk.Duration.minutes(1)
@@ -72,8 +76,17 @@ class DataCapture:
         return f"s3://{self.bucket.bucket_name}/{self.prefix}"
 
 
+def fleet_bounds(variants: Sequence[ProductionVariant], autoscaling: Autoscaling | None,
+                 ownership: VariantOwnership) -> dict[str, FleetBounds]:
+    """Instances each variant may have when an update starts (its new fleet is sized from that)."""
+    scaling_range = (autoscaling.min_capacity, autoscaling.max_capacity) if autoscaling else None
+    return {variant.name: ownership.fleet_bounds(initial_instance_count=variant.initial_instance_count,
+                                                 autoscaling_range=scaling_range) for variant in variants}
+
+
 def _validate(*, endpoint_name: str, variants: Sequence[ProductionVariant], autoscaling: Autoscaling | None,
-              data_capture: DataCapture | None) -> None:
+              data_capture: DataCapture | None, guardrails: DeploymentGuardrails | None,
+              ownership: VariantOwnership) -> None:
     problems: list[str] = []
     if not variants:
         problems.append("at least one production variant is required")
@@ -92,6 +105,11 @@ def _validate(*, endpoint_name: str, variants: Sequence[ProductionVariant], auto
                         f"{autoscaling.min_capacity}..{autoscaling.max_capacity}")
     if data_capture and not 0 < data_capture.sampling_percent <= 100:
         problems.append(f"data capture sampling_percent must be 1..100, got {data_capture.sampling_percent}")
+    if guardrails and variants:
+        for field, message in guardrails.problems(
+                fleets=fleet_bounds(variants, autoscaling, ownership),
+                instance_types={variant.name: variant.instance_type for variant in variants}):
+            problems.append(f"guardrails.{field}: {message}")
     if problems:
         raise ValueError("RealtimeEndpoint: " + "; ".join(problems))
 
@@ -101,16 +119,27 @@ class RealtimeEndpoint(Construct):
 
     The endpoint name is fixed up front: alarms and scaling targets reference it by name, which
     avoids a dependency cycle between the endpoint and its rollback alarms.
+
+    ``guardrails`` (default: none, i.e. SageMaker's all-at-once blue/green) shape every later
+    ``UpdateEndpoint``; alarms passed to :meth:`add_rollback_alarms` roll an update back.
+    ``ownership`` decides whether live weights and instance counts survive an update.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, endpoint_name: str,
                  variants: Sequence[ProductionVariant], autoscaling: Autoscaling | None = None,
-                 data_capture: DataCapture | None = None, volume_key: kms.IKey | None = None) -> None:
+                 data_capture: DataCapture | None = None, volume_key: kms.IKey | None = None,
+                 guardrails: DeploymentGuardrails | None = None,
+                 ownership: VariantOwnership = VariantOwnership()) -> None:
         super().__init__(scope, construct_id)
-        _validate(endpoint_name=endpoint_name, variants=variants, autoscaling=autoscaling, data_capture=data_capture)
+        _validate(endpoint_name=endpoint_name, variants=variants, autoscaling=autoscaling, data_capture=data_capture,
+                  guardrails=guardrails, ownership=ownership)
         self.endpoint_name = endpoint_name
         self.variants = tuple(variants)
         self.data_capture = data_capture
+        self.autoscaling = autoscaling
+        self.guardrails = guardrails
+        self.ownership = ownership
+        self.rollback_alarms: list[cloudwatch.IAlarm] = []
 
         self.role = iam.Role(self, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
                              description=f"Runs the models of SageMaker endpoint {endpoint_name}")
@@ -138,13 +167,60 @@ class RealtimeEndpoint(Construct):
                 for variant in self.variants],
             data_capture_config=self._data_capture_config(),
             kms_key_id=self._volume_key_id(volume_key))
-        self.endpoint = sagemaker.CfnEndpoint(self, "Endpoint", endpoint_name=endpoint_name,
-                                              endpoint_config_name=self.endpoint_config.attr_endpoint_config_name)
+        self.endpoint = sagemaker.CfnEndpoint(
+            self, "Endpoint", endpoint_name=endpoint_name,
+            endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
+            retain_all_variant_properties=ownership.retain_all_variant_properties,
+            exclude_retained_variant_properties=ownership.exclude_retained_variant_properties())
+        self._render_deployment_config()
+        self.node.add_validation(_RollbackAlarmValidation(self))
 
         self.scalable_targets: dict[str, appscaling.ScalableTarget] = {}
         if autoscaling:
             for variant in self.variants:
                 self.scalable_targets[variant.name] = self._autoscale(variant, autoscaling)
+
+    # -- deployment guardrails ---------------------------------------------------------------------------------------
+    def add_rollback_alarms(self, *alarms: cloudwatch.IAlarm) -> None:
+        """Roll an endpoint update back when any of ``alarms`` fires during its bake periods.
+
+        SageMaker reads the alarms with the endpoint's execution role ("Ensure that your IAM execution role
+        has permission to perform the cloudwatch:DescribeAlarms action on the auto-rollback alarms", developer
+        guide, "Auto-Rollback Configuration and Monitoring"), so the role gets exactly that, on these alarms.
+        """
+        if not alarms:
+            return
+        self.rollback_alarms.extend(alarms)
+        self.role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"],
+                                                    resources=[alarm.alarm_arn for alarm in alarms]))
+        self._render_deployment_config()
+
+    def _render_deployment_config(self) -> None:
+        if self.guardrails is None:
+            return
+        self.endpoint.deployment_config = self.guardrails.deployment_config(
+            [alarm.alarm_name for alarm in self.rollback_alarms])
+
+    def rollback_alarm_problems(self) -> list[str]:
+        """Rules on the rollback alarms, checked when the app is synthesized (alarms arrive after construction)."""
+        guardrails = self.guardrails
+        if guardrails is None or not guardrails.auto_rollback:
+            return []
+        count = len(self.rollback_alarms)
+        if count == 0:
+            return ["guardrails.auto_rollback is on but no rollback alarm was added (add_rollback_alarms)"]
+        problems = []
+        if count > MAX_ROLLBACK_ALARMS:
+            problems.append(f"guardrails.auto_rollback: {count} rollback alarms, SageMaker accepts at most "
+                            f"{MAX_ROLLBACK_ALARMS} (AutoRollbackConfig.Alarms)")
+        for alarm in self.rollback_alarms:
+            window = alarm_window_s(alarm)
+            if window and guardrails.wait_interval_s < window:
+                problems.append(
+                    f"guardrails.wait_interval_s: {guardrails.wait_interval_s} s is shorter than the "
+                    f"{window} s that rollback alarm {alarm.node.path} needs to fire; traffic would move on before "
+                    f"the alarm could stop it: wait at least {window} s")
+        return problems
 
     # -- construction helpers -------------------------------------------------------------------------------------
     def _grant_runtime_permissions(self, volume_key: kms.IKey | None) -> None:
@@ -265,11 +341,14 @@ class RealtimeEndpoint(Construct):
     def metric_instance_count(self, *, variant_name: str,
                               period: cdk.Duration = DEFAULT_METRIC_PERIOD) -> cloudwatch.MathExpression:
         """In-service instances, derived as Invocations / InvocationsPerInstance (SageMaker publishes no count)."""
+        # Metric ids must be unique within a graph that shows several variants, and match [a-z][a-zA-Z0-9_]*.
+        suffix = re.sub(r"[^a-z0-9]", "_", variant_name.lower())
+        invocations, per_instance = f"invocations_{suffix}", f"per_instance_{suffix}"
         return cloudwatch.MathExpression(
-            expression="IF(per_instance > 0, invocations / per_instance, 0)",
-            using_metrics={"invocations": self.metric_invocations(variant_name=variant_name, period=period),
-                           "per_instance": self.metric_invocations_per_instance(variant_name=variant_name,
-                                                                                period=period)},
+            expression=f"IF({per_instance} > 0, {invocations} / {per_instance}, 0)",
+            using_metrics={invocations: self.metric_invocations(variant_name=variant_name, period=period),
+                           per_instance: self.metric_invocations_per_instance(variant_name=variant_name,
+                                                                              period=period)},
             label=f"{variant_name} instances (derived)", period=period)
 
     def metric_cpu_utilization(self, *, variant_name: str) -> cloudwatch.Metric:
@@ -280,6 +359,26 @@ class RealtimeEndpoint(Construct):
     def metric_memory_utilization(self, *, variant_name: str) -> cloudwatch.Metric:
         return self.metric("MemoryUtilization", variant_name=variant_name, statistic="Average",
                            namespace=INSTANCE_METRICS_NAMESPACE)
+
+
+@jsii.implements(IValidation)
+class _RollbackAlarmValidation:
+    def __init__(self, endpoint: RealtimeEndpoint) -> None:
+        self._endpoint = endpoint
+
+    def validate(self) -> list[str]:
+        return self._endpoint.rollback_alarm_problems()
+
+
+def alarm_window_s(alarm: cloudwatch.IAlarm) -> int | None:
+    """Seconds of breaching data a single-metric alarm needs before it fires (period x datapoints)."""
+    cfn = alarm.node.default_child if isinstance(alarm, cloudwatch.Alarm) else None
+    if not isinstance(cfn, cloudwatch.CfnAlarm):
+        return None
+    period, periods = cfn.period, cfn.datapoints_to_alarm or cfn.evaluation_periods
+    if isinstance(period, (int, float)) and isinstance(periods, (int, float)):
+        return int(period * periods)
+    return None
 
 
 def nag_resource_name(resolved: object) -> str:
