@@ -60,7 +60,12 @@ def _serve_greengrass(predictor: FraudPredictor, args: argparse.Namespace) -> in
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    client = _connect()
+    try:
+        client = _connect()
+    except Exception as exc:
+        LOGGER.error("cannot connect to the Greengrass nucleus over IPC (is this running as a Greengrass "
+                     "component? use `standalone` to run without one): %r", exc)
+        return 1
     bridge = IpcBridge(client, predictor.handle, topics=Topics(
         input=args.input_topic, output=args.output_topic, error=args.error_topic))
     try:

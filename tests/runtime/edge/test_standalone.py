@@ -62,3 +62,17 @@ def test_score_lines_counts_and_skips_blanks(standalone_module, predictor):
     # THEN one result per non-blank line, counted as (scored, rejected)
     assert counts == (1, 1)
     assert len(out.getvalue().splitlines()) == 2
+
+
+def test_greengrass_mode_without_a_nucleus_exits_with_a_clear_error():
+    # GIVEN no Greengrass nucleus (no IPC socket or SVCUID in the environment), and a single connection attempt
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); import main; main.CONNECT_ATTEMPTS = 1; "
+              "sys.exit(main.main(sys.argv[2:]))")
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(PROGRAM_DIR), "greengrass", "--model", str(ARTIFACTS_DIR / "model.onnx"),
+         "--input-topic", "a", "--output-topic", "b", "--error-topic", "c"],
+        text=True, capture_output=True, timeout=TIMEOUT_S,
+        env={"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"})
+    # THEN it exits 1 (Greengrass would restart it) with one explanatory line, not a traceback
+    assert result.returncode == 1, result.stderr
+    assert "cannot connect to the Greengrass nucleus" in result.stderr and "Traceback" not in result.stderr
