@@ -8,6 +8,7 @@ from constructs import Construct
 
 from ml_constructs.alert_topic import AlertTopic
 from ml_constructs.endpoint_alarms import EndpointAlarms, EndpointAlarmThresholds, EndpointDashboard
+from ml_constructs.endpoint_update_guard import EndpointUpdateGuard, UpdateRemedies
 from ml_constructs.model_package import ModelPackage
 from ml_constructs.realtime_endpoint import (
     Autoscaling, DataCapture, ProductionVariant, RealtimeEndpoint, pascal_case)
@@ -49,6 +50,8 @@ class RealtimeStack(cdk.Stack):
         self.endpoint = RealtimeEndpoint(
             self, "Endpoint", endpoint_name=endpoint_name, variants=variants, data_capture=data_capture,
             volume_key=self.data_key.key,
+            guardrails=realtime.guardrails.to_construct() if realtime.guardrails.enabled else None,
+            ownership=realtime.ownership,
             autoscaling=Autoscaling(
                 min_capacity=scaling.min_capacity, max_capacity=scaling.max_capacity,
                 invocations_per_instance=scaling.invocations_per_instance,
@@ -59,9 +62,32 @@ class RealtimeStack(cdk.Stack):
             latency_p99_ms=realtime.alarms.latency_p99_ms,
             errors_5xx_per_5min=realtime.alarms.errors_5xx_per_5min))
         self.alerts.notify_on(*self.alarms.all_alarms)
+        if realtime.guardrails.enabled and realtime.guardrails.auto_rollback:
+            self.endpoint.add_rollback_alarms(*self.alarms.all_alarms)
+        self.update_guard = EndpointUpdateGuard(self, "UpdateGuard", endpoint=self.endpoint,
+                                                remedies=update_remedies(self.stack_name))
         self.dashboard = EndpointDashboard(self, "Dashboard", endpoint=self.endpoint, alarms=self.alarms)
 
         cdk.CfnOutput(self, "EndpointName", value=endpoint_name)
         cdk.CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)
         if data_capture:
             cdk.CfnOutput(self, "DataCaptureUri", value=data_capture.destination_uri)
+
+
+def update_remedies(stack_name: str) -> UpdateRemedies:
+    """The update guard's failure messages, in this app's config keys and commands."""
+    deploy = f"npx cdk deploy {stack_name}"
+    return UpdateRemedies(
+        instance_type_change=(
+            "Variant {variant} is autoscaled and its instance type changes from {old_type} to {new_type}; SageMaker "
+            "refuses that update while the variant is a registered scalable target, and CloudFormation cannot "
+            "deregister it first (aws-cdk #29626). Nothing was changed. Do it in two deploys: (1) with {variant} "
+            f"still on {{old_type}} in cdk.json, run `{deploy} -c deploy.realtime.autoscaling.enabled=false` "
+            "(removes the scalable targets; the endpoint is not updated); (2) set {new_type} in cdk.json and run "
+            f"`{deploy}` (the endpoint moves to {{new_type}}, then autoscaling is registered again)."),
+        variant_set_change=(
+            "The endpoint's variants change from [{old_names}] to [{new_names}] while deployment guardrails are on; "
+            "SageMaker requires blue/green and rolling updates to keep the variant names. Nothing was changed. "
+            f"Deploy this change once without guardrails, with weights and counts from cdk.json: `{deploy} "
+            "-c deploy.realtime.guardrails.enabled=false -c deploy.realtime.weights_owner=config "
+            "-c deploy.realtime.instance_counts_owner=config`; later deploys use guardrails again."))

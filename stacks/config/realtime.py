@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
+from ml_constructs.deployment_guardrails import (
+    DEFAULT_EXECUTION_TIMEOUT_S, DEFAULT_TERMINATION_WAIT_S, DEFAULT_WAIT_INTERVAL_S, EXECUTION_TIMEOUT_RANGE,
+    MAX_ROLLBACK_ALARMS, TERMINATION_WAIT_RANGE, WAIT_INTERVAL_RANGE, DeploymentGuardrails)
+from ml_constructs.variant_ownership import VariantOwnership
 from stacks.config.schema import constrained
 
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
@@ -66,6 +71,39 @@ class RealtimeAlarmsConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class GuardrailsConfig:
+    """SageMaker deployment guardrails for every ``cdk deploy`` that updates the endpoint.
+
+    ``strategy``: ALL_AT_ONCE, CANARY or LINEAR (blue/green) or ROLLING (single-variant endpoints only).
+    ``size``: canary size / linear step / rolling batch, in ``size_unit`` (INSTANCE_COUNT or CAPACITY_PERCENT).
+    ``auto_rollback``: the pattern's p99 latency and 5XX alarms roll the update back when they fire.
+    """
+
+    enabled: bool = True
+    strategy: Literal["ALL_AT_ONCE", "CANARY", "LINEAR", "ROLLING"] = "CANARY"
+    size_unit: Literal["INSTANCE_COUNT", "CAPACITY_PERCENT"] = "INSTANCE_COUNT"
+    size: int = constrained(1, minimum=1, maximum=100)
+    wait_interval_s: int = constrained(DEFAULT_WAIT_INTERVAL_S, minimum=WAIT_INTERVAL_RANGE[0],
+                                       maximum=WAIT_INTERVAL_RANGE[1])
+    termination_wait_s: int = constrained(DEFAULT_TERMINATION_WAIT_S, minimum=TERMINATION_WAIT_RANGE[0],
+                                          maximum=TERMINATION_WAIT_RANGE[1])
+    maximum_execution_timeout_s: int = constrained(DEFAULT_EXECUTION_TIMEOUT_S, minimum=EXECUTION_TIMEOUT_RANGE[0],
+                                                   maximum=EXECUTION_TIMEOUT_RANGE[1])
+    rollback_batch_size: int | None = constrained(None, minimum=1, maximum=100)
+    auto_rollback: bool = True
+
+    def to_construct(self) -> DeploymentGuardrails:
+        return DeploymentGuardrails(
+            strategy=self.strategy, size_unit=self.size_unit, size=self.size, wait_interval_s=self.wait_interval_s,
+            termination_wait_s=self.termination_wait_s, maximum_execution_timeout_s=self.maximum_execution_timeout_s,
+            rollback_batch_size=self.rollback_batch_size, auto_rollback=self.auto_rollback)
+
+
+#: The stack adds one p99 latency and one 5XX alarm per variant as rollback alarms.
+ROLLBACK_ALARMS_PER_VARIANT = 2
+
+
+@dataclass(frozen=True, kw_only=True)
 class RealtimeConfig:
     """The SageMaker real-time endpoint pattern."""
 
@@ -77,6 +115,15 @@ class RealtimeConfig:
     autoscaling: AutoscalingConfig = field(default_factory=AutoscalingConfig)
     data_capture: DataCaptureConfig = field(default_factory=DataCaptureConfig)
     alarms: RealtimeAlarmsConfig = field(default_factory=RealtimeAlarmsConfig)
+    guardrails: GuardrailsConfig = field(default_factory=GuardrailsConfig)
+    weights_owner: Literal["operator", "config"] = "operator"
+    """``operator``: weights set with ``ops.traffic`` survive deploys; ``config``: every update resets them."""
+    instance_counts_owner: Literal["operator", "config"] = "operator"
+    """``operator``: counts set by autoscaling (or by hand) survive deploys; ``config``: every update resets them."""
+
+    @property
+    def ownership(self) -> VariantOwnership:
+        return VariantOwnership(weights_owner=self.weights_owner, instance_counts_owner=self.instance_counts_owner)
 
     def problems(self) -> list[str]:
         found: list[str] = []
@@ -98,4 +145,22 @@ class RealtimeConfig:
                 found.append(f"variants[{index}].initial_instance_count: {variant.initial_instance_count} is outside "
                              f"autoscaling min_capacity..max_capacity ({self.autoscaling.min_capacity}.."
                              f"{self.autoscaling.max_capacity})")
+        return found + self._guardrail_problems()
+
+    def _guardrail_problems(self) -> list[str]:
+        guardrails = self.guardrails
+        if not guardrails.enabled:
+            return []
+        scaling = self.autoscaling
+        scaling_range = (scaling.min_capacity, scaling.max_capacity) if scaling.enabled else None
+        fleets = {variant.name: self.ownership.fleet_bounds(initial_instance_count=variant.initial_instance_count,
+                                                            autoscaling_range=scaling_range)
+                  for variant in self.variants}
+        found = [f"guardrails.{key}: {message}" for key, message in guardrails.to_construct().problems(
+            fleets=fleets, instance_types={variant.name: variant.instance_type for variant in self.variants})]
+        alarms = ROLLBACK_ALARMS_PER_VARIANT * len(self.variants)
+        if guardrails.auto_rollback and alarms > MAX_ROLLBACK_ALARMS:
+            found.append(f"guardrails.auto_rollback: {len(self.variants)} variants make {alarms} rollback alarms "
+                         f"(p99 latency and 5XX each); SageMaker accepts at most {MAX_ROLLBACK_ALARMS}: use at most "
+                         f"{MAX_ROLLBACK_ALARMS // ROLLBACK_ALARMS_PER_VARIANT} variants or set auto_rollback to false")
         return found
