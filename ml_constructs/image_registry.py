@@ -84,3 +84,54 @@ def sklearn_image_uri(scope: Construct, framework_version: str) -> str:
     stack = cdk.Stack.of(scope)
     account = SKLEARN_REGISTRY.account_for(scope)
     return f"{account}.dkr.ecr.{stack.region}.{stack.url_suffix}/{SKLEARN_REPOSITORY}:{framework_version}-cpu-py3"
+
+
+#: Model Monitor's analyzer image (data and model quality). Facts from the SageMaker Python SDK's
+#: ``sagemaker-core/src/sagemaker/core/image_retriever/image_uri_config/model-monitor.json`` (one
+#: unversioned image per region, repository ``sagemaker-model-monitor-analyzer``; the SDK builds the
+#: URI without a tag). Different accounts from the scikit-learn table: do not merge the two.
+MODEL_MONITOR_REPOSITORY = "sagemaker-model-monitor-analyzer"
+
+MODEL_MONITOR_REGISTRY_ACCOUNTS: dict[str, str] = {
+    "af-south-1": "875698925577",
+    "ap-east-1": "001633400207",
+    "ap-northeast-1": "574779866223",
+    "ap-northeast-2": "709848358524",
+    "ap-northeast-3": "990339680094",
+    "ap-south-1": "126357580389",
+    "ap-southeast-1": "245545462676",
+    "ap-southeast-2": "563025443158",
+    "ap-southeast-3": "669540362728",
+    "ca-central-1": "536280801234",
+    "cn-north-1": "453000072557",
+    "cn-northwest-1": "453252182341",
+    "eu-central-1": "048819808253",
+    "eu-central-2": "590183933784",
+    "eu-north-1": "895015795356",
+    "eu-south-1": "933208885752",
+    "eu-south-2": "437450045455",
+    "eu-west-1": "468650794304",
+    "eu-west-2": "749857270468",
+    "eu-west-3": "680080141114",
+    "il-central-1": "843974653677",
+    "me-central-1": "588750061953",
+    "me-south-1": "607024016150",
+    "sa-east-1": "539772159869",
+    "us-east-1": "156813124566",
+    "us-east-2": "777275614652",
+    "us-isof-east-1": "853188333426",
+    "us-isof-south-1": "467912361380",
+    "us-west-1": "890145073186",
+    "us-west-2": "159807026194",
+}
+
+MODEL_MONITOR_REGISTRY = RegistryAccountLookup(
+    mapping_id="ModelMonitorImageRegistry", accounts=MODEL_MONITOR_REGISTRY_ACCOUNTS,
+    image_kind="SageMaker Model Monitor analyzer")
+
+
+def model_monitor_image_uri(scope: Construct) -> str:
+    """``<account>.dkr.ecr.<region>.<suffix>/sagemaker-model-monitor-analyzer`` for the stack's region."""
+    stack = cdk.Stack.of(scope)
+    account = MODEL_MONITOR_REGISTRY.account_for(scope)
+    return f"{account}.dkr.ecr.{stack.region}.{stack.url_suffix}/{MODEL_MONITOR_REPOSITORY}"

@@ -1,0 +1,87 @@
+"""Model Monitor record preprocessor: one captured request -> one flat record per feature row.
+
+Model Monitor's data-quality container calls ``preprocess_handler(inference_record[, logger])`` for
+every captured request. Without a preprocessor it analyses the response columns followed by the
+request columns (AWS's example preprocessor rebuilds exactly ``output + "," + input``), so the
+probability the endpoint returns would sit where the baseline has its first feature. This handler
+keeps the request only and names each value after its feature, the names the baseline's header
+carries, so captured data and baseline line up column for column:
+
+* ``text/csv`` requests: one row per line, no header;
+* ``application/json`` requests: ``{"instances": [[...], ...]}``, a bare list of rows, or one flat row;
+* rows that the endpoint itself would refuse (wrong width, non-numeric) are skipped.
+
+``FEATURE_NAMES`` is rendered at synth from the model's ``metadata.json``; this file runs inside the
+analyzer container with the standard library only.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import math
+
+FEATURE_NAMES: tuple = ()  # rendered at synth from metadata.json
+
+
+def _log(logger, message):
+    if logger is not None:
+        logger.info(message)
+
+
+def _text(captured):
+    data = getattr(captured, "data", None) or ""
+    if getattr(captured, "encoding", "") == "BASE64":
+        return base64.b64decode(data).decode("utf-8")
+    return data
+
+
+def _rows_from_json(text):
+    payload = json.loads(text)
+    if isinstance(payload, dict):
+        payload = payload.get("instances")
+    if isinstance(payload, list) and payload and not isinstance(payload[0], list):
+        payload = [payload]
+    return payload if isinstance(payload, list) else []
+
+
+def _rows_from_csv(text):
+    return [line.split(",") for line in text.splitlines() if line.strip()]
+
+
+def _record(row, names):
+    if not isinstance(row, list) or len(row) != len(names):
+        return None
+    values = []
+    for raw in row:
+        try:
+            value = float(raw.strip() if isinstance(raw, str) else raw)
+        except (TypeError, ValueError):
+            return None
+        if isinstance(raw, bool) or not math.isfinite(value):
+            return None
+        values.append(value)
+    return dict(zip(names, values))
+
+
+def records(captured_input, names=None):
+    """The feature records in one captured request (empty when it holds none the model would accept)."""
+    names = tuple(names if names is not None else FEATURE_NAMES)
+    text = _text(captured_input)
+    if not text.strip():
+        return []
+    kind = (getattr(captured_input, "observed_content_type", "") or "").lower()
+    looks_json = getattr(captured_input, "encoding", "") == "JSON" or "json" in kind or text.lstrip()[:1] in "[{"
+    try:
+        rows = _rows_from_json(text) if looks_json else _rows_from_csv(text)
+    except ValueError:
+        return []
+    found = [_record(row, names) for row in rows]
+    return [record for record in found if record is not None]
+
+
+def preprocess_handler(inference_record, logger=None):
+    """Model Monitor's entry point: a list of ``{feature: value}`` records (an empty list skips the request)."""
+    found = records(inference_record.endpoint_input)
+    if not found:
+        _log(logger, "skipped a captured request with no valid feature row")
+    return found

@@ -1,0 +1,324 @@
+"""Run the endpoint's data-quality check now, over a chosen window, and print the violations.
+
+    python -m ops.monitor run-now --endpoint fraud-detector-realtime --start -PT3H --end -PT0H
+                                  [--schedule NAME] [--region REGION] [--poll-seconds 30]
+                                  [--timeout-minutes 60] [--keep]
+
+``--start``/``--end`` are ISO 8601 offsets before now (``-PT3H``, ``-P1D``) or UTC times
+(``2025-01-31T10:00Z``, rounded outward to whole hours); the window may span at most 24 hours.
+
+SageMaker runs a monitoring schedule whose expression is ``NOW`` once, immediately, over
+``DataAnalysisStartTime``..``DataAnalysisEndTime``. This command copies the job definition of the
+endpoint's hourly data-quality schedule (same baseline, image, role, KMS key, network isolation; its
+CloudWatch metrics switched off so an ad-hoc window never moves the drift alarms), starts a one-time
+schedule on the copy, waits for the run, reads ``constraint_violations.json`` from the run's output and
+prints it. The one-time schedule and the copied job definition are deleted afterwards unless ``--keep``.
+
+Exit codes: 0 no violations; 1 violations found; 2 invalid arguments or nothing to copy;
+3 the run failed or AWS refused; 4 gave up waiting (the run goes on; clean up with --keep's names).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import re
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence, TextIO
+
+EXIT_CLEAN = 0
+EXIT_VIOLATIONS = 1
+EXIT_USAGE = 2
+EXIT_FAILED = 3
+EXIT_STILL_RUNNING = 4
+DEFAULT_POLL_SECONDS = 30.0
+DEFAULT_TIMEOUT_MINUTES = 60.0
+MAX_WINDOW = dt.timedelta(hours=24)
+MAX_NAME = 63
+TERMINAL = {"Completed", "CompletedWithViolations", "Failed", "Stopped"}
+VIOLATIONS_FILE = "constraint_violations.json"
+#: Copied from a job definition's description into CreateDataQualityJobDefinition.
+JOB_DEFINITION_FIELDS = ("DataQualityBaselineConfig", "DataQualityAppSpecification", "DataQualityJobInput",
+                         "DataQualityJobOutputConfig", "JobResources", "NetworkConfig", "RoleArn",
+                         "StoppingCondition")
+ENDPOINT_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+DURATION_PATTERN = re.compile(r"(?P<sign>[-+]?)P(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?)?")
+
+
+class UsageError(Exception):
+    """A mistake in the command line or nothing to run: exit 2."""
+
+
+class RunFailed(Exception):
+    """The run failed, or AWS refused a call: exit 3."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """Offsets before the run, as ScheduleConfig's DataAnalysisStartTime/EndTime want them."""
+
+    start: dt.timedelta
+    end: dt.timedelta
+
+    @staticmethod
+    def iso(offset: dt.timedelta) -> str:
+        minutes = int(-offset.total_seconds() // 60)
+        hours, rest = divmod(minutes, 60)
+        return f"-PT{hours}H" + (f"{rest}M" if rest else "")
+
+    @property
+    def start_iso(self) -> str:
+        return self.iso(self.start)
+
+    @property
+    def end_iso(self) -> str:
+        return self.iso(self.end)
+
+
+def parse_offset(text: str, now: dt.datetime, *, round_up: bool) -> dt.timedelta:
+    """``-PT3H`` (or ``PT3H``) / ``-P1D`` back from now, or a UTC time turned into whole hours before ``now``."""
+    match = DURATION_PATTERN.fullmatch(text.strip())
+    if match and any(match.group(part) for part in ("days", "hours", "minutes")):
+        amount = dt.timedelta(days=int(match["days"] or 0), hours=int(match["hours"] or 0),
+                              minutes=int(match["minutes"] or 0))
+        # Offsets count back from now; only an explicit "+" points into the future (and is refused later).
+        return amount if match["sign"] == "+" else -amount
+    try:
+        moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"{text!r} is neither an ISO 8601 offset such as -PT3H nor a time such as "
+                         "2025-01-31T10:00Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    hours = (moment - now).total_seconds() / 3600
+    return dt.timedelta(hours=math.ceil(hours) if round_up else math.floor(hours))
+
+
+def parse_window(start: str, end: str, now: dt.datetime) -> Window:
+    window = Window(parse_offset(start, now, round_up=False), parse_offset(end, now, round_up=True))
+    problems = []
+    if window.end > dt.timedelta(0):
+        problems.append(f"--end {end} is in the future; the window must end now or earlier")
+    if window.start >= window.end:
+        problems.append(f"--start {start} must be before --end {end}")
+    elif window.end - window.start > MAX_WINDOW:
+        problems.append(f"the window {window.start_iso}..{window.end_iso} spans more than 24 hours, the most "
+                        "one monitoring run analyses")
+    if problems:
+        raise UsageError("; ".join(problems))
+    return window
+
+
+def one_time_name(endpoint: str, now: dt.datetime) -> str:
+    suffix = f"dq-now-{now:%Y%m%d%H%M%S}"
+    return f"{endpoint[:MAX_NAME - len(suffix) - 1].rstrip('-')}-{suffix}"
+
+
+def _call(what: str, function: Callable[..., Any], **kwargs: Any) -> Any:
+    import botocore.exceptions
+
+    try:
+        return function(**kwargs)
+    except botocore.exceptions.ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise RunFailed(f"{what} failed: {error.get('Code')}: {error.get('Message')}") from None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise RunFailed(f"{what}: could not reach AWS: {exc}") from None
+
+
+def find_job_definition(sagemaker: Any, endpoint: str, schedule: str | None) -> str:
+    """The data-quality job definition behind the endpoint's recurring schedule (or ``schedule``)."""
+    if schedule:
+        described = _call(f"DescribeMonitoringSchedule {schedule}", sagemaker.describe_monitoring_schedule,
+                          MonitoringScheduleName=schedule)
+        config = described["MonitoringScheduleConfig"]
+        if config.get("MonitoringType") != "DataQuality" or not config.get("MonitoringJobDefinitionName"):
+            raise UsageError(f"schedule {schedule} is not a data-quality schedule with a job definition")
+        return config["MonitoringJobDefinitionName"]
+    listed = _call(f"ListMonitoringSchedules for {endpoint}", sagemaker.list_monitoring_schedules,
+                   EndpointName=endpoint, MonitoringTypeEquals="DataQuality", MaxResults=100)
+    candidates = [summary for summary in listed.get("MonitoringScheduleSummaries", [])
+                  if summary.get("MonitoringJobDefinitionName") and "-dq-now-" not in summary["MonitoringScheduleName"]]
+    if not candidates:
+        raise UsageError(f"endpoint {endpoint} has no data-quality monitoring schedule to copy; deploy the real-time "
+                         "stack with deploy.realtime.monitor.enabled=true (or pass --schedule)")
+    if len(candidates) > 1:
+        names = ", ".join(summary["MonitoringScheduleName"] for summary in candidates)
+        raise UsageError(f"endpoint {endpoint} has several data-quality schedules ({names}); choose one with --schedule")
+    return candidates[0]["MonitoringJobDefinitionName"]
+
+
+def copy_job_definition(sagemaker: Any, source: str, name: str) -> None:
+    described = _call(f"DescribeDataQualityJobDefinition {source}", sagemaker.describe_data_quality_job_definition,
+                      JobDefinitionName=source)
+    request = {field: described[field] for field in JOB_DEFINITION_FIELDS if field in described}
+    app = dict(request["DataQualityAppSpecification"])
+    # An ad-hoc window must not publish into the metrics the drift alarms watch.
+    app["Environment"] = {**app.get("Environment", {}), "publish_cloudwatch_metrics": "Disabled"}
+    request["DataQualityAppSpecification"] = app
+    _call(f"CreateDataQualityJobDefinition {name}", sagemaker.create_data_quality_job_definition,
+          JobDefinitionName=name, **request)
+
+
+def wait_for_execution(sagemaker: Any, schedule: str, *, poll_seconds: float, timeout_seconds: float,
+                       sleep: Callable[[float], None], clock: Callable[[], float], err: TextIO) -> dict[str, Any] | None:
+    """The schedule's execution once it is terminal, or None when ``timeout_seconds`` pass first."""
+    deadline = clock() + timeout_seconds
+    last_status = None
+    while True:
+        listed = _call("ListMonitoringExecutions", sagemaker.list_monitoring_executions,
+                       MonitoringScheduleName=schedule, SortBy="CreationTime", SortOrder="Descending", MaxResults=1)
+        executions = listed.get("MonitoringExecutionSummaries", [])
+        status = executions[0]["MonitoringExecutionStatus"] if executions else "Scheduling"
+        if status != last_status:
+            print(f"  {status}", file=err)
+            last_status = status
+        if status in TERMINAL:
+            return executions[0]
+        if clock() >= deadline:
+            return None
+        sleep(poll_seconds)
+
+
+def read_violations(sagemaker: Any, s3: Any, execution: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """The report location and its violations (none when the run wrote no violations file)."""
+    import botocore.exceptions
+
+    job_name = execution["ProcessingJobArn"].rsplit("/", 1)[-1]
+    job = _call(f"DescribeProcessingJob {job_name}", sagemaker.describe_processing_job, ProcessingJobName=job_name)
+    output_uri = job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"].rstrip("/")
+    report_uri = f"{output_uri}/{VIOLATIONS_FILE}"
+    bucket, _, key = report_uri.removeprefix("s3://").partition("/")
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return report_uri, []
+        error = exc.response.get("Error", {})
+        raise RunFailed(f"reading {report_uri} failed: {error.get('Code')}: {error.get('Message')}") from None
+    try:
+        return report_uri, list(json.loads(body).get("violations", []))
+    except (ValueError, AttributeError):
+        raise RunFailed(f"{report_uri} is not a constraint violations report") from None
+
+
+def format_violations(violations: Sequence[dict[str, Any]]) -> str:
+    rows = [(str(v.get("feature_name", "")), str(v.get("constraint_check_type", "")), str(v.get("description", "")))
+            for v in violations]
+    widths = [max([len(header), *(len(row[index]) for row in rows)])
+              for index, header in enumerate(("FEATURE", "CHECK"))]
+    lines = [f"{'FEATURE':<{widths[0]}}  {'CHECK':<{widths[1]}}  DESCRIPTION"]
+    lines += [f"{feature:<{widths[0]}}  {check:<{widths[1]}}  {description}" for feature, check, description in rows]
+    return "\n".join(lines)
+
+
+def cleanup(sagemaker: Any, schedule: str | None, job_definition: str, err: TextIO) -> None:
+    """Delete the one-time schedule, then its job definition (a referenced definition cannot go first)."""
+    steps = []
+    if schedule:
+        steps.append((f"monitoring schedule {schedule}", sagemaker.delete_monitoring_schedule,
+                      {"MonitoringScheduleName": schedule}))
+    steps.append((f"job definition {job_definition}", sagemaker.delete_data_quality_job_definition,
+                  {"JobDefinitionName": job_definition}))
+    for what, function, kwargs in steps:
+        try:
+            _call(f"deleting {what}", function, **kwargs)
+        except RunFailed as exc:
+            print(f"warning: {exc}; delete it yourself", file=err)
+
+
+def run_now(args: argparse.Namespace, *, sagemaker: Any, s3: Any, now: dt.datetime, sleep: Callable[[float], None],
+            clock: Callable[[], float], out: TextIO, err: TextIO) -> int:
+    if not ENDPOINT_PATTERN.fullmatch(args.endpoint):
+        raise UsageError(f"--endpoint {args.endpoint!r} is not an endpoint name")
+    window = parse_window(args.start, args.end, now)
+    source = find_job_definition(sagemaker, args.endpoint, args.schedule)
+    name = one_time_name(args.endpoint, now)
+    print(f"Checking {args.endpoint} over {window.start_iso}..{window.end_iso} (job definition {source}, "
+          f"one-time schedule {name})", file=err)
+    copy_job_definition(sagemaker, source, name)
+    created = finished = False
+    try:
+        _call(f"CreateMonitoringSchedule {name}", sagemaker.create_monitoring_schedule,
+              MonitoringScheduleName=name,
+              MonitoringScheduleConfig={
+                  "ScheduleConfig": {"ScheduleExpression": "NOW", "DataAnalysisStartTime": window.start_iso,
+                                     "DataAnalysisEndTime": window.end_iso},
+                  "MonitoringJobDefinitionName": name, "MonitoringType": "DataQuality"})
+        created = True
+        execution = wait_for_execution(sagemaker, name, poll_seconds=args.poll_seconds,
+                                       timeout_seconds=args.timeout_minutes * 60, sleep=sleep, clock=clock, err=err)
+        if execution is None:
+            print(f"gave up after {args.timeout_minutes:g} minutes; the run goes on. Delete schedule {name} and job "
+                  f"definition {name} when it ends.", file=err)
+            return EXIT_STILL_RUNNING
+        finished = True
+        status = execution["MonitoringExecutionStatus"]
+        if status in ("Failed", "Stopped"):
+            raise RunFailed(f"the run ended {status}: {execution.get('FailureReason') or 'no reason given'}")
+        report_uri, violations = read_violations(sagemaker, s3, execution)
+        if not violations:
+            print(f"No violations ({status}). Report: {report_uri}", file=out)
+            return EXIT_CLEAN
+        print(f"{len(violations)} violation(s) ({status}). Report: {report_uri}", file=out)
+        print(format_violations(violations), file=out)
+        return EXIT_VIOLATIONS
+    finally:
+        if not args.keep and (finished or not created):
+            cleanup(sagemaker, name if created else None, name, err)
+
+
+def _attach_offsets(argv: list[str]) -> list[str]:
+    """``--start -PT3H`` -> ``--start=-PT3H``: argparse would read a value starting with "-" as an option."""
+    joined: list[str] = []
+    for arg in argv:
+        if joined and joined[-1] in ("--start", "--end") and arg.startswith("-P"):
+            joined[-1] = f"{joined[-1]}={arg}"
+        else:
+            joined.append(arg)
+    return joined
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ops.monitor", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run-now", help="run the data-quality check over a window now and print violations")
+    run.add_argument("--endpoint", required=True)
+    run.add_argument("--start", required=True, help="window start: -PT3H, -P1D or 2025-01-31T10:00Z")
+    run.add_argument("--end", default="-PT0H", help="window end (default -PT0H, now)")
+    run.add_argument("--schedule", help="the recurring data-quality schedule to copy (default: the endpoint's)")
+    run.add_argument("--region", help="AWS region (default: the CLI's)")
+    run.add_argument("--poll-seconds", type=float, default=DEFAULT_POLL_SECONDS)
+    run.add_argument("--timeout-minutes", type=float, default=DEFAULT_TIMEOUT_MINUTES)
+    run.add_argument("--keep", action="store_true", help="keep the one-time schedule and job definition")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, sagemaker: Any = None, s3: Any = None,
+         now: dt.datetime | None = None, sleep: Callable[[float], None] = time.sleep,
+         clock: Callable[[], float] = time.monotonic, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    try:
+        args = _parser().parse_args(_attach_offsets(sys.argv[1:] if argv is None else list(argv)))
+    except SystemExit as exc:
+        return EXIT_CLEAN if exc.code == 0 else EXIT_USAGE
+    try:
+        if sagemaker is None or s3 is None:
+            import boto3
+
+            sagemaker = sagemaker or boto3.client("sagemaker", region_name=args.region)
+            s3 = s3 or boto3.client("s3", region_name=args.region)
+        return run_now(args, sagemaker=sagemaker, s3=s3, now=now or dt.datetime.now(dt.timezone.utc), sleep=sleep,
+                       clock=clock, out=out, err=err)
+    except UsageError as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_USAGE
+    except RunFailed as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
