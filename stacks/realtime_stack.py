@@ -73,6 +73,32 @@ class RealtimeStack(cdk.Stack):
         if data_capture:
             cdk.CfnOutput(self, "DataCaptureUri", value=data_capture.destination_uri)
 
+        # Model Monitor (deploy.realtime.monitor): baseline from the training data, schedules, alarms.
+        if realtime.monitor.enabled:
+            from ml_constructs.model_monitor import DataQuality, ModelMonitor, ModelQuality, MonitorResources
+            from stacks.config.monitor import require_data_capture
+
+            require_data_capture(realtime)
+            monitor, quality = realtime.monitor, realtime.monitor.model_quality
+            self.monitor = ModelMonitor(
+                self, "Monitor", endpoint=self.endpoint, artifacts_dir=config.model.artifacts_dir,
+                encryption_key=self.data_key.key, alert_topic=self.alerts,
+                alert_on_failed_runs=monitor.alert_on_failed_runs,
+                baseline_timeout=cdk.Duration.minutes(monitor.baseline_timeout_minutes),
+                resources=MonitorResources(instance_type=monitor.instance_type,
+                                           volume_size_gb=monitor.volume_size_gb,
+                                           max_runtime=cdk.Duration.seconds(monitor.max_runtime_s)),
+                data_quality=DataQuality(schedule=monitor.data_quality.schedule,
+                                         drift_threshold=monitor.data_quality.drift_threshold),
+                model_quality=ModelQuality(
+                    schedule=quality.schedule, probability_attribute=quality.probability_attribute,
+                    probability_threshold=quality.probability_threshold,
+                    ground_truth_prefix=quality.ground_truth_prefix,
+                    label_delay=cdk.Duration.hours(quality.label_delay_hours),
+                    min_auc=quality.min_auc) if quality.enabled else None)
+            self.monitor.add_to_dashboard(self.dashboard.dashboard)
+            self.monitor.add_outputs()
+
 
 def update_remedies(stack_name: str) -> UpdateRemedies:
     """The update guard's failure messages, in this app's config keys and commands."""

@@ -9,6 +9,7 @@ from ml_constructs.deployment_guardrails import (
     DEFAULT_EXECUTION_TIMEOUT_S, DEFAULT_TERMINATION_WAIT_S, DEFAULT_WAIT_INTERVAL_S, EXECUTION_TIMEOUT_RANGE,
     MAX_ROLLBACK_ALARMS, TERMINATION_WAIT_RANGE, WAIT_INTERVAL_RANGE, DeploymentGuardrails)
 from ml_constructs.variant_ownership import VariantOwnership
+from stacks.config.monitor import MonitorConfig
 from stacks.config.schema import constrained
 
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
@@ -120,6 +121,7 @@ class RealtimeConfig:
     """``operator``: weights set with ``ops.traffic`` survive deploys; ``config``: every update resets them."""
     instance_counts_owner: Literal["operator", "config"] = "operator"
     """``operator``: counts set by autoscaling (or by hand) survive deploys; ``config``: every update resets them."""
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
     @property
     def ownership(self) -> VariantOwnership:
