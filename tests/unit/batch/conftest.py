@@ -1,0 +1,76 @@
+"""Fixtures for the batch stack: its template from the session's default app, and its state machine."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Template
+
+from tests.conftest import build_app, cli_context
+
+
+def only_batch(**overrides) -> dict:
+    """Context overrides that build the batch stack alone (every other pattern switched off)."""
+    context = {f"deploy.{name}.enabled": False for name, section in cli_context()["deploy"].items()
+               if isinstance(section, dict) and "enabled" in section and name != "batch"}
+    context.update({f"deploy.batch.{key}": value for key, value in overrides.items()})
+    return context
+
+
+def resources(template_json: dict, resource_type: str) -> dict[str, dict]:
+    return {logical_id: resource for logical_id, resource in template_json["Resources"].items()
+            if resource["Type"] == resource_type}
+
+
+def one(template_json: dict, resource_type: str) -> tuple[str, dict]:
+    found = resources(template_json, resource_type)
+    assert len(found) == 1, f"expected one {resource_type}, found {sorted(found)}"
+    return next(iter(found.items()))
+
+
+def placeholder_render(value) -> str:
+    """Render a CloudFormation string expression with ${Logical.Attr} placeholders for its tokens."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(placeholder_render(part) for part in parts)
+    if "Ref" in value:
+        return "${" + value["Ref"] + "}"
+    if "Fn::GetAtt" in value:
+        return "${" + ".".join(value["Fn::GetAtt"]) + "}"
+    if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+        return value["Fn::Sub"]
+    if "Fn::FindInMap" in value:
+        return "${FindInMap:" + ":".join(placeholder_render(part) for part in value["Fn::FindInMap"]) + "}"
+    raise TypeError(f"cannot render {value!r}")
+
+
+def definition_of(template_json: dict) -> dict:
+    _, machine = one(template_json, "AWS::StepFunctions::StateMachine")
+    return json.loads(placeholder_render(machine["Properties"]["DefinitionString"]))
+
+
+@pytest.fixture(scope="session")
+def batch_template(default_templates) -> Template:
+    return default_templates["batch"]
+
+
+@pytest.fixture(scope="session")
+def batch_json(batch_template) -> dict:
+    return batch_template.to_json()
+
+
+@pytest.fixture(scope="session")
+def definition(batch_json) -> dict:
+    """The state machine definition (ASL) with ${LogicalId} / ${LogicalId.Attr} placeholders for tokens."""
+    return definition_of(batch_json)
+
+
+@pytest.fixture(scope="session")
+def build_batch_only():
+    """Synthesize the batch stack alone with extra ``deploy.batch.*`` overrides; returns its template JSON."""
+    def build(**overrides) -> dict:
+        _, stacks = build_app(overrides=only_batch(**overrides))
+        return Template.from_stack(stacks["batch"]).to_json()
+    return build

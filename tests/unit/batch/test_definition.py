@@ -1,0 +1,122 @@
+"""The state machine definition as synthesized: sync integration, job naming, transform settings, retries, catch."""
+from __future__ import annotations
+
+import json
+import re
+
+from tests.conftest import ARTIFACTS_DIR
+
+MODEL_VERSION = json.loads((ARTIFACTS_DIR / "metadata.json").read_text())["model_version"]
+
+
+def test_task_runs_create_transform_job_with_the_sync_integration(definition):
+    # GIVEN the default app  THEN the scoring task waits for the job (.sync), not just for the API call
+    task = definition["States"]["ScoreRows"]
+    assert task["Type"] == "Task"
+    assert task["Resource"] == "arn:${AWS::Partition}:states:::sagemaker:createTransformJob.sync"
+    assert task["TimeoutSeconds"] == 360 * 60
+    assert definition["TimeoutSeconds"] == 720 * 60
+
+
+def test_job_name_is_derived_from_the_execution_attempt_and_retry(definition):
+    # THEN the name is never a constant: execution name, capacity attempt and retry count all take part
+    expression = definition["States"]["ScoreRows"]["Parameters"]["TransformJobName.$"]
+    assert expression == ("States.Format('fraud-detector-{}-{}{}', $$.Execution.Name, $.retry.attempt, "
+                          "$$.State.RetryCount)")
+    assert "TransformJobName" not in definition["States"]["ScoreRows"]["Parameters"]
+    # AND with a UUID execution name (Scheduler, console) and two one-digit counters it fits 63 characters
+    longest = "fraud-detector-" + "x" * 36 + "-99"
+    assert len(longest) <= 63
+
+
+def test_transform_packs_lines_into_6_mb_multi_record_requests_on_4_m5_xlarge(definition):
+    parameters = definition["States"]["ScoreRows"]["Parameters"]
+    assert parameters["BatchStrategy"] == "MultiRecord"
+    assert parameters["MaxPayloadInMB"] == 6
+    assert parameters["MaxConcurrentTransforms"] * parameters["MaxPayloadInMB"] <= 100
+    assert parameters["TransformInput"]["ContentType"] == "text/csv"
+    assert parameters["TransformInput"]["SplitType"] == "Line"
+    assert parameters["TransformInput"]["DataSource"]["S3DataSource"] == {"S3DataType": "S3Prefix",
+                                                                          "S3Uri.$": "$.run.input_uri"}
+    assert parameters["TransformOutput"]["Accept"] == "text/csv"
+    assert parameters["TransformOutput"]["AssembleWith"] == "Line"
+    assert parameters["TransformResources"]["InstanceType"] == "ml.m5.xlarge"
+    assert parameters["TransformResources"]["InstanceCount"] == 4
+
+
+def test_id_column_is_excluded_from_features_and_kept_next_to_the_prediction(definition):
+    assert definition["States"]["ScoreRows"]["Parameters"]["DataProcessing"] == {
+        "InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-1]"}
+
+
+def test_predictions_and_manifest_go_under_date_model_version_and_execution(definition):
+    plan = definition["States"]["PlanRun"]["Parameters"]
+    assert re.fullmatch(
+        r"States\.Format\('s3://\$\{OutputStorageBucket\w+\}/predictions/\{\}/" + re.escape(MODEL_VERSION)
+        + r"/\{\}/', \$\.merged\.run_date, \$\$\.Execution\.Name\)", plan["output_uri.$"])
+    assert plan["manifest_key.$"] == (f"States.Format('predictions/{{}}/{MODEL_VERSION}/{{}}/manifest.json', "
+                                      "$.merged.run_date, $$.Execution.Name)")
+    output = definition["States"]["ScoreRows"]["Parameters"]["TransformOutput"]
+    assert output["S3OutputPath.$"] == "$.run.output_uri"
+    assert output["KmsKeyId"].startswith("${DataKey")
+
+
+def test_input_and_date_default_to_the_configured_prefix_and_the_execution_start_date(definition):
+    defaults = definition["States"]["ReadRequest"]["Parameters"]["defaults"]
+    assert re.fullmatch(r"s3://\$\{InputStorageBucket\w+\}/input/", defaults["input_uri"])
+    assert defaults["run_date.$"] == "States.ArrayGetItem(States.StringSplit($$.Execution.StartTime, 'T'), 0)"
+    assert definition["States"]["MergeDefaults"]["Parameters"]["merged.$"] == (
+        "States.JsonMerge($.defaults, $.request, false)")
+
+
+def test_throttling_and_quota_errors_are_retried_with_exponential_backoff(definition):
+    retriers = {tuple(retrier["ErrorEquals"]): retrier for retrier in definition["States"]["ScoreRows"]["Retry"]}
+    throttling = retriers[("ThrottlingException", "SageMaker.ThrottlingException",
+                           "SageMaker.AmazonSageMakerException")]
+    assert (throttling["IntervalSeconds"], throttling["MaxAttempts"], throttling["BackoffRate"]) == (30, 4, 2)
+    assert throttling["JitterStrategy"] == "FULL"
+    quota = retriers[("SageMaker.ResourceLimitExceededException", "SageMaker.ResourceLimitExceeded")]
+    assert quota["BackoffRate"] == 2 and quota["MaxAttempts"] == 3
+    # AND a job that failed for capacity is started again after a doubling wait, at most twice
+    choice = definition["States"]["RetryableFailure?"]["Choices"][0]
+    assert {"Variable": "$.retry.attempt", "NumericLessThan": 2} in choice["And"]
+    assert definition["States"]["CountAttempt"]["Parameters"]["wait_s.$"] == (
+        "States.MathAdd($.retry.wait_s, $.retry.wait_s)")
+    assert definition["States"]["ReadRequest"]["Parameters"]["retry"]["wait_s"] == 15 * 60
+
+
+def test_any_failure_is_caught_notified_recorded_and_fails_the_execution(definition):
+    states = definition["States"]
+    assert states["ScoreRows"]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
+                                             "Next": "RetryableFailure?"}]
+    assert states["WriteManifest"]["Catch"][0]["Next"] == "NotifyFailure"
+    notify = states["NotifyFailure"]
+    assert notify["Resource"] == "arn:${AWS::Partition}:states:::sns:publish"
+    assert notify["Parameters"]["TopicArn"].startswith("${AlertsTopic")
+    assert notify["Parameters"]["Message"]["execution_arn.$"] == "$$.Execution.Id"
+    assert notify["Parameters"]["Message"]["reason.$"] == "$.error.Cause"
+    assert notify["Next"] == "BuildFailedManifest"
+    assert states["BuildFailedManifest"]["Parameters"]["status"] == "FAILED"
+    assert states["BuildFailedManifest"]["Next"] == "WriteFailedManifest"
+    assert states["WriteFailedManifest"]["Next"] == "RunFailed"
+    assert states["RunFailed"] == {"Type": "Fail", "Error": "BatchScoringFailed", "CausePath": "$.error.Cause"}
+
+
+def test_manifest_is_written_beside_the_predictions_with_provenance(definition):
+    write = definition["States"]["WriteManifest"]
+    assert write["Resource"] == "arn:${AWS::Partition}:states:::aws-sdk:s3:putObject"
+    assert write["Parameters"]["Key.$"] == "$.run.manifest_key"
+    assert write["Parameters"]["ServerSideEncryption"] == "aws:kms"
+    fields = definition["States"]["BuildManifest"]["Parameters"]
+    for name in ("model_name", "model_version", "input_uri.$", "output_uri.$", "execution_arn.$", "start_time.$",
+                 "end_time.$", "status", "transform_job_name.$"):
+        assert name in fields
+    assert fields["model_version"] == MODEL_VERSION
+    assert definition["States"]["RunSucceeded"] == {"Type": "Succeed", "OutputPath": "$.manifest"}
+
+
+def test_state_machine_logs_everything_and_traces(batch_template):
+    batch_template.has_resource_properties("AWS::StepFunctions::StateMachine", {
+        "StateMachineName": "fraud-detector-batch",
+        "TracingConfiguration": {"Enabled": True},
+        "LoggingConfiguration": {"Level": "ALL", "IncludeExecutionData": True}})

@@ -1,0 +1,223 @@
+"""The synthesized state machine, executed: defaults, output paths, manifests, retries and failure handling.
+
+The definition is the one in the template (only retry/wait timings are shortened); moto runs it against
+in-memory S3 and SNS, and a scripted fake stands in for SageMaker (see workflow.py).
+"""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.unit.batch.conftest import one
+from tests.unit.batch.workflow import (
+    ACCOUNT, CAPACITY_FAILURE, COMPLETED, REGION, ApiError, FakeTransformJobs, JobFailed, install, render, wait_for)
+
+INPUT_BUCKET = "batch-input"
+OUTPUT_BUCKET = "batch-output"
+KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
+MODEL_NAME = "fraud-detector-model-abc"
+UUID_NAME = "4b69cbb7-4050-4cf0-a096-4a0307b92a1a"  # the shape of a Scheduler-started execution's name
+
+
+def substitutions_for(template_json: dict, topic_arn: str) -> dict[str, str]:
+    values = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
+    for logical_id, resource in template_json["Resources"].items():
+        if logical_id.startswith("InputStorageBucket") and resource["Type"] == "AWS::S3::Bucket":
+            values[logical_id] = INPUT_BUCKET
+        elif logical_id.startswith("OutputStorageBucket") and resource["Type"] == "AWS::S3::Bucket":
+            values[logical_id] = OUTPUT_BUCKET
+        elif resource["Type"] == "AWS::KMS::Key":
+            values[f"{logical_id}.Arn"] = KEY_ARN
+        elif resource["Type"] == "AWS::SNS::Topic":
+            values[logical_id] = topic_arn
+        elif resource["Type"] == "AWS::SageMaker::Model":
+            values[f"{logical_id}.ModelName"] = MODEL_NAME
+    return values
+
+
+def shorten_timings(definition: dict) -> dict:
+    """Same states and logic; waits and retry intervals cut so a test takes seconds, not hours."""
+    definition = copy.deepcopy(definition)
+    definition["States"]["ReadRequest"]["Parameters"]["retry"]["wait_s"] = 0
+    for retrier in definition["States"]["ScoreRows"]["Retry"]:
+        retrier["IntervalSeconds"] = 1
+        retrier.pop("JitterStrategy", None)
+        retrier.pop("MaxDelaySeconds", None)
+        retrier["BackoffRate"] = 1.0
+    return definition
+
+
+@dataclass
+class Sandbox:
+    stepfunctions: object
+    s3: object
+    sqs: object
+    queue_url: str
+    jobs: FakeTransformJobs
+    state_machine_arn: str
+    model_version: str
+
+    def run(self, name: str, execution_input: dict) -> dict:
+        arn = self.stepfunctions.start_execution(stateMachineArn=self.state_machine_arn, name=name,
+                                                 input=json.dumps(execution_input))["executionArn"]
+        return wait_for(self.stepfunctions, arn)
+
+    def manifest(self, run_date: str, name: str) -> dict:
+        key = f"predictions/{run_date}/{self.model_version}/{name}/manifest.json"
+        body = self.s3.get_object(Bucket=OUTPUT_BUCKET, Key=key)
+        assert body["ServerSideEncryption"] == "aws:kms"
+        return json.loads(body["Body"].read())
+
+    def notifications(self) -> list[dict]:
+        messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(message["Body"]) for message in messages]
+
+
+@pytest.fixture
+def sandbox(monkeypatch, batch_json):
+    for variable, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                            "AWS_DEFAULT_REGION": REGION}.items():
+        monkeypatch.setenv(variable, value)  # moto's fake credentials, for this test only
+    jobs = FakeTransformJobs()
+    install(monkeypatch, jobs)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        s3, sns, sqs = boto3.client("s3"), boto3.client("sns"), boto3.client("sqs")
+        for bucket in (INPUT_BUCKET, OUTPUT_BUCKET):
+            s3.create_bucket(Bucket=bucket)
+        topic_arn = sns.create_topic(Name="alerts")["TopicArn"]
+        queue_url = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        _, machine = one(batch_json, "AWS::StepFunctions::StateMachine")
+        definition = json.loads(render(machine["Properties"]["DefinitionString"],
+                                       substitutions_for(batch_json, topic_arn)))
+        stepfunctions = boto3.client("stepfunctions")
+        arn = stepfunctions.create_state_machine(name="batch", definition=json.dumps(shorten_timings(definition)),
+                                                 roleArn=f"arn:aws:iam::{ACCOUNT}:role/batch")["stateMachineArn"]
+        version = definition["States"]["BuildManifest"]["Parameters"]["model_version"]
+        yield Sandbox(stepfunctions, s3, sqs, queue_url, jobs, arn, version)
+
+
+def test_scheduled_run_scores_the_default_input_into_a_dated_versioned_folder(sandbox):
+    # GIVEN the input EventBridge Scheduler sends (no input_uri, no run_date) and a Scheduler-shaped name
+    # WHEN the run completes
+    description = sandbox.run(UUID_NAME, {"trigger": "schedule", "scheduled_time": "2024-05-01T02:00:00Z"})
+    assert description["status"] == "SUCCEEDED", description
+    run_date = description["startDate"].astimezone(dt.timezone.utc).date().isoformat()
+    # THEN one transform job read the default input and wrote under predictions/<date>/<version>/<execution>/
+    (request,) = sandbox.jobs.requests
+    assert request["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == f"s3://{INPUT_BUCKET}/input/"
+    assert request["TransformOutput"]["S3OutputPath"] == (
+        f"s3://{OUTPUT_BUCKET}/predictions/{run_date}/{sandbox.model_version}/{UUID_NAME}/")
+    assert request["ModelName"] == MODEL_NAME
+    assert request["Tags"] == [{"Key": "execution", "Value": UUID_NAME}]
+    # AND the job name is derived from the execution and fits SageMaker's 63 characters
+    assert request["TransformJobName"] == f"fraud-detector-{UUID_NAME}-00"
+    assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", request["TransformJobName"])
+    # AND a manifest beside the predictions records the provenance; the execution returns it
+    manifest = sandbox.manifest(run_date, UUID_NAME)
+    assert manifest["status"] == "SUCCEEDED"
+    assert manifest["model_name"] == "fraud-detector"
+    assert manifest["model_version"] == sandbox.model_version
+    assert manifest["input_uri"] == f"s3://{INPUT_BUCKET}/input/"
+    assert manifest["output_uri"] == request["TransformOutput"]["S3OutputPath"]
+    assert manifest["execution_arn"] == description["executionArn"]
+    assert manifest["transform_job_name"] == request["TransformJobName"]
+    assert manifest["start_time"] <= manifest["end_time"]
+    assert dt.datetime.fromisoformat(manifest["start_time"].replace("Z", "+00:00")).date().isoformat() == run_date
+    assert json.loads(description["output"]) == manifest
+    assert sandbox.notifications() == []
+
+
+def test_manual_run_uses_the_given_input_and_date(sandbox):
+    # GIVEN what `python -m ops.batch run --input ... --date 2024-05-01` sends
+    execution_input = {"input_uri": f"s3://{INPUT_BUCKET}/exports/2024-05-01/", "run_date": "2024-05-01",
+                       "trigger": "manual"}
+    # WHEN it runs
+    description = sandbox.run("manual-2024-05-01-0a1b2c3d", execution_input)
+    # THEN that input is scored and the output folder is named by that date
+    assert description["status"] == "SUCCEEDED"
+    (request,) = sandbox.jobs.requests
+    assert request["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == execution_input["input_uri"]
+    assert request["TransformOutput"]["S3OutputPath"].startswith(
+        f"s3://{OUTPUT_BUCKET}/predictions/2024-05-01/{sandbox.model_version}/manual-2024-05-01-0a1b2c3d/")
+    assert sandbox.manifest("2024-05-01", "manual-2024-05-01-0a1b2c3d")["input_uri"] == execution_input["input_uri"]
+
+
+def test_reruns_of_the_same_input_never_reuse_a_job_name(sandbox):
+    # GIVEN two runs of the same input and date
+    for name in ("manual-2024-05-01-aaaaaaaa", "manual-2024-05-01-bbbbbbbb"):
+        assert sandbox.run(name, {"input_uri": f"s3://{INPUT_BUCKET}/input/", "run_date": "2024-05-01"})[
+            "status"] == "SUCCEEDED"
+    # THEN each started its own transform job and wrote its own folder
+    assert len(set(sandbox.jobs.job_names)) == 2
+    assert sandbox.manifest("2024-05-01", "manual-2024-05-01-bbbbbbbb")["status"] == "SUCCEEDED"
+
+
+def test_throttled_create_is_retried_under_a_new_job_name(sandbox):
+    # GIVEN SageMaker throttles the first CreateTransformJob
+    sandbox.jobs.script = [ApiError("SageMaker.AmazonSageMakerException", "ThrottlingException: Rate exceeded")]
+    # WHEN a run starts
+    description = sandbox.run(UUID_NAME, {})
+    # THEN the task is retried and the run succeeds, the retry under a name of its own
+    assert description["status"] == "SUCCEEDED"
+    assert sandbox.jobs.job_names == [f"fraud-detector-{UUID_NAME}-00", f"fraud-detector-{UUID_NAME}-01"]
+
+
+def test_a_job_without_capacity_is_started_again_after_a_wait(sandbox):
+    # GIVEN the first job ends FAILED for lack of instances, the second gets them
+    sandbox.jobs.script = [JobFailed(CAPACITY_FAILURE), COMPLETED]
+    # WHEN a run starts
+    description = sandbox.run(UUID_NAME, {"run_date": "2024-05-02"})
+    # THEN a new job (new name) is started and the run succeeds without paging anyone
+    assert description["status"] == "SUCCEEDED"
+    assert sandbox.jobs.job_names == [f"fraud-detector-{UUID_NAME}-00", f"fraud-detector-{UUID_NAME}-10"]
+    assert sandbox.manifest("2024-05-02", UUID_NAME)["capacity_attempts"] == 1
+    assert sandbox.notifications() == []
+
+
+def test_capacity_retries_are_bounded_then_the_run_fails_and_notifies(sandbox):
+    # GIVEN no capacity at all
+    sandbox.jobs.script = [JobFailed(CAPACITY_FAILURE)] * 5
+    # WHEN a run starts
+    description = sandbox.run(UUID_NAME, {"run_date": "2024-05-03"})
+    # THEN it gives up after the configured capacity retries (2) and fails
+    assert description["status"] == "FAILED"
+    assert len(sandbox.jobs.requests) == 3
+    (notification,) = sandbox.notifications()
+    assert "CapacityError" in json.loads(notification["Message"])["reason"]
+    assert sandbox.manifest("2024-05-03", UUID_NAME)["status"] == "FAILED"
+
+
+def test_a_failed_job_notifies_with_execution_and_reason_writes_a_failed_manifest_and_fails(sandbox):
+    # GIVEN the job fails on a bad row (a client error: retrying would fail again)
+    reason = "ClientError: See job logs for more information: line 7 has 3 values; expected 12"
+    sandbox.jobs.script = [JobFailed(reason)]
+    # WHEN a run starts
+    description = sandbox.run("manual-2024-05-04-deadbeef", {"run_date": "2024-05-04"})
+    # THEN it is not retried, and the execution fails with the job's description as its cause
+    assert description["status"] == "FAILED"
+    assert description["error"] == "BatchScoringFailed"
+    assert reason in json.loads(description["cause"])["FailureReason"]
+    assert len(sandbox.jobs.requests) == 1
+    # AND the alert topic got the execution, the input and the reason
+    (notification,) = sandbox.notifications()
+    assert notification["Subject"] == "fraud-detector batch scoring run failed"
+    message = json.loads(notification["Message"])
+    assert message["execution_arn"] == description["executionArn"]
+    assert message["input_uri"] == f"s3://{INPUT_BUCKET}/input/"
+    assert reason in message["reason"]
+    assert "manual-2024-05-04-deadbeef" in message["summary"]
+    # AND a FAILED manifest sits where the predictions would have been
+    manifest = sandbox.manifest("2024-05-04", "manual-2024-05-04-deadbeef")
+    assert manifest["status"] == "FAILED"
+    assert manifest["error"] == "States.TaskFailed"
+    assert reason in manifest["cause"]
+    assert manifest["execution_arn"] == description["executionArn"]

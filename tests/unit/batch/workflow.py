@@ -1,0 +1,172 @@
+"""Runs the synthesized state machine definition in moto's Step Functions interpreter.
+
+moto executes Pass/Choice/Wait/Fail states, intrinsic functions, Retry/Catch, SNS publish and the
+aws-sdk S3 integration against its in-memory services. It has no SageMaker ``.sync`` integration, so
+:class:`FakeTransformJobs` plugs one in: it records every CreateTransformJob request the workflow
+makes and answers from a script of outcomes (completed, an API error, or a job that ends FAILED).
+
+Two moto deviations are bridged: ``$$.Execution.StartTime`` is made an ISO 8601 string (what Step
+Functions passes, and what moto's own type annotation says), and the definition's tokens are
+replaced by the names of the moto resources the test creates.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.session
+from botocore.validate import ParamValidator
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent, FailureEventException)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+    StateTaskServiceCallback)
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.backend import execution_worker
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+COMPLETED = "completed"
+#: The real CreateTransformJob request shape: every request the workflow makes is validated against it.
+CREATE_TRANSFORM_JOB = botocore.session.get_session().get_service_model("sagemaker").operation_model(
+    "CreateTransformJob").input_shape
+CAPACITY_FAILURE = "CapacityError: Unable to provision requested ML compute capacity. Please retry using a different ML instance type."
+
+
+@dataclass(frozen=True)
+class ApiError:
+    """CreateTransformJob itself fails (the job is never created), e.g. throttling."""
+    error: str
+    cause: str = "Rate exceeded"
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    """The job is created and ends FAILED with this FailureReason (the task fails with States.TaskFailed)."""
+    reason: str
+
+
+@dataclass
+class FakeTransformJobs:
+    """The scripted SageMaker: one outcome per CreateTransformJob call, COMPLETED once the script runs out."""
+    script: list[Any] = field(default_factory=list)
+    requests: list[dict] = field(default_factory=list)
+
+    def create(self, parameters: dict) -> Any:
+        report = ParamValidator().validate(parameters, CREATE_TRANSFORM_JOB)
+        if report.has_errors():
+            raise AssertionError(f"invalid CreateTransformJob request: {report.generate_report()}")
+        self.requests.append(json.loads(json.dumps(parameters)))
+        return self.script.pop(0) if self.script else COMPLETED
+
+    @property
+    def job_names(self) -> list[str]:
+        return [request["TransformJobName"] for request in self.requests]
+
+
+def _failure(env, error: str, cause: str, resource: str) -> FailureEvent:
+    return FailureEvent(env=env, error_name=CustomErrorName(error), event_type=HistoryEventType.TaskFailed,
+                        event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
+                            error=error, cause=cause, resource=resource, resourceType="sagemaker")))
+
+
+class _ApiErrorRaised(Exception):
+    def __init__(self, outcome: ApiError) -> None:
+        super().__init__(outcome.error)
+        self.outcome = outcome
+
+
+def service_class(jobs: FakeTransformJobs) -> type:
+    """A moto task service for ``arn:aws:states:::sagemaker:createTransformJob.sync`` backed by ``jobs``."""
+
+    class FakeSageMakerService(StateTaskServiceCallback):
+        def __init__(self) -> None:
+            super().__init__(supported_integration_patterns={ResourceCondition.WaitForTaskToken,
+                                                             ResourceCondition.Sync})
+
+        def _get_supported_parameters(self) -> set[str]:
+            return set(CREATE_TRANSFORM_JOB.members)
+
+        def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
+            outcome = jobs.create(normalised_parameters)
+            if isinstance(outcome, ApiError):
+                raise _ApiErrorRaised(outcome)
+            name = normalised_parameters["TransformJobName"]
+            env.stack.append({"TransformJobArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:transform-job/{name}",
+                              "_outcome": outcome, "_name": name})
+
+        def _from_error(self, env, ex):
+            if isinstance(ex, _ApiErrorRaised):
+                return _failure(env, ex.outcome.error, ex.outcome.cause, self._get_sfn_resource())
+            return super()._from_error(env, ex)
+
+        def _build_sync_resolver(self, env, resource_runtime_part, normalised_parameters, state_credentials):
+            submitted = env.stack.pop()
+
+            def resolve():
+                description = {"TransformJobName": submitted["_name"], "TransformJobArn": submitted["TransformJobArn"]}
+                if isinstance(submitted["_outcome"], JobFailed):
+                    description.update(TransformJobStatus="Failed", FailureReason=submitted["_outcome"].reason)
+                    raise FailureEventException(FailureEvent(
+                        env=env, error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+                        event_type=HistoryEventType.TaskFailed,
+                        event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
+                            error="States.TaskFailed", cause=json.dumps(description),
+                            resource=self._get_sfn_resource(), resourceType="sagemaker"))))
+                description["TransformJobStatus"] = "Completed"
+                return description
+
+            return resolve
+
+    return FakeSageMakerService
+
+
+def install(monkeypatch, jobs: FakeTransformJobs) -> None:
+    """Route SageMaker tasks to ``jobs`` and give executions an ISO 8601 StartTime, for this test only."""
+    original_for = state_task_factory.state_task_service_for
+    fake = service_class(jobs)
+    monkeypatch.setattr(state_task_factory, "state_task_service_for",
+                        lambda service_name: fake() if service_name == "sagemaker" else original_for(service_name))
+    original_environment = execution_worker.ExecutionWorker._get_evaluation_environment
+
+    def environment_with_iso_start_time(self):
+        environment = original_environment(self)
+        execution = environment.states.context_object.context_object_data["Execution"]
+        if not isinstance(execution["StartTime"], str):
+            execution["StartTime"] = execution["StartTime"].isoformat()
+        return environment
+
+    monkeypatch.setattr(execution_worker.ExecutionWorker, "_get_evaluation_environment",
+                        environment_with_iso_start_time)
+
+
+def render(value: Any, substitutions: dict[str, str]) -> str:
+    """A CloudFormation string expression (Fn::Join of literals, Ref and Fn::GetAtt) with tokens substituted."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(render(part, substitutions) for part in parts)
+    if "Ref" in value:
+        return substitutions.get(value["Ref"], "${" + value["Ref"] + "}")
+    if "Fn::GetAtt" in value:
+        name = ".".join(value["Fn::GetAtt"])
+        return substitutions.get(name, "${" + name + "}")
+    raise TypeError(f"cannot render {value!r}")
+
+
+def wait_for(client, execution_arn: str, timeout_s: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        description = client.describe_execution(executionArn=execution_arn)
+        if description["status"] != "RUNNING":
+            return description
+        time.sleep(0.05)
+    raise TimeoutError(f"{execution_arn} still running after {timeout_s} s")
