@@ -9,6 +9,7 @@ from stacks.batch_stack import BatchStack
 from stacks.config import AppConfig
 from stacks.edge_stack import EdgeStack
 from stacks.realtime_stack import RealtimeStack
+from stacks.serverless_stack import ServerlessStack
 
 
 def stack_prefix(model_name: str) -> str:
@@ -30,6 +31,10 @@ def build_stacks(app: cdk.App, config: AppConfig) -> dict[str, cdk.Stack]:
     if config.edge.enabled:
         stacks["edge"] = EdgeStack(app, f"{prefix}-Edge", config=config, env=env,
                                    description=f"{config.model.name}: Greengrass v2 component (ONNX on the device)")
+    if config.serverless.enabled:
+        stacks["serverless"] = ServerlessStack(app, f"{prefix}-Serverless", config=config, env=env,
+                                               description=f"{config.model.name}: Lambda (ONNX) behind API Gateway, "
+                                                           "S3 upload trigger")
     for stack in stacks.values():
         cdk.Tags.of(stack).add("project", "ml-deploy-patterns")
         cdk.Tags.of(stack).add("model", config.model.name)

@@ -13,6 +13,7 @@ from stacks.config.batch import BatchConfig
 from stacks.config.common import AlertsConfig, DeployTarget, ModelConfig
 from stacks.config.edge import EdgeConfig
 from stacks.config.realtime import RealtimeConfig
+from stacks.config.serverless import ServerlessConfig
 from stacks.config.schema import ConfigError, apply_overrides, parse
 
 CONTEXT_KEY = "deploy"
@@ -28,6 +29,7 @@ class AppConfig:
     realtime: RealtimeConfig = field(default_factory=RealtimeConfig)
     batch: BatchConfig = field(default_factory=BatchConfig)
     edge: EdgeConfig = field(default_factory=EdgeConfig)
+    serverless: ServerlessConfig = field(default_factory=ServerlessConfig)
 
 
 def config_from_context(context: Mapping[str, Any]) -> AppConfig:

@@ -1,0 +1,190 @@
+"""``POST /predict`` on an API Gateway REST API, integrated with a Lambda alias.
+
+The integration targets the alias (not ``$LATEST`` or the bare function), or provisioned concurrency
+on the alias would be bypassed (aws-cdk #22353). The body is checked against a JSON-schema model
+derived from the model's feature count before the function runs; the function validates again (it
+also serves direct and test invocations). Stage throttling, JSON access logs, X-Ray tracing, and
+authorization on by default: IAM (SigV4), or an API key with a usage plan.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+import aws_cdk as cdk
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_wafv2 as wafv2
+from constructs import Construct
+
+ROUTE = "predict"
+DEFAULT_STAGE = "prod"
+DEFAULT_MAX_INSTANCES = 1000
+ApiAuth = Literal["iam", "api_key"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiThrottling:
+    """Stage-wide steady rate (requests per second) and burst; also the usage plan's limits with API keys."""
+
+    rate_limit: float = 50.0
+    burst_limit: int = 100
+
+
+def predict_request_schema(*, n_features: int, max_instances: int = DEFAULT_MAX_INSTANCES) -> apigw.JsonSchema:
+    """``{"features": [n numbers]}`` or ``{"instances": [[n numbers], ...]}`` (1..max_instances rows), nothing else."""
+    row = apigw.JsonSchema(type=apigw.JsonSchemaType.ARRAY, items=apigw.JsonSchema(type=apigw.JsonSchemaType.NUMBER),
+                           min_items=n_features, max_items=n_features)
+    return apigw.JsonSchema(
+        schema=apigw.JsonSchemaVersion.DRAFT4, title="PredictRequest", type=apigw.JsonSchemaType.OBJECT,
+        properties={
+            "features": row,
+            "instances": apigw.JsonSchema(type=apigw.JsonSchemaType.ARRAY, items=row, min_items=1,
+                                          max_items=max_instances),
+        },
+        additional_properties=False,
+        one_of=[apigw.JsonSchema(required=["features"]), apigw.JsonSchema(required=["instances"])])
+
+
+def _access_log_format() -> apigw.AccessLogFormat:
+    fields = apigw.AccessLogField
+    return apigw.AccessLogFormat.custom(json.dumps({
+        "requestId": fields.context_request_id(), "ip": fields.context_identity_source_ip(),
+        "caller": fields.context_identity_caller(), "user": fields.context_identity_user(),
+        "requestTime": fields.context_request_time(), "httpMethod": fields.context_http_method(),
+        "resourcePath": fields.context_resource_path(), "status": fields.context_status(),
+        "protocol": fields.context_protocol(), "responseLength": fields.context_response_length(),
+        "responseLatency": fields.context_response_latency(),
+        "integrationLatency": fields.context_integration_latency(),
+        "integrationStatus": fields.context_integration_status(),
+        "errorMessage": fields.context_error_message(),
+        "validationError": fields.context_error_validation_error_string(),
+    }))
+
+
+class PredictionApi(Construct):
+    """A REST API with one validated, authorized, throttled method: ``POST /predict`` -> ``handler``.
+
+    Children are public: ``api``, ``method``, ``request_model``, ``access_logs``, and with API keys
+    ``usage_plan`` and ``api_key``.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, handler: lambda_.IFunction, api_name: str,
+                 n_features: int, max_instances: int = DEFAULT_MAX_INSTANCES, auth: ApiAuth = "iam",
+                 throttling: ApiThrottling = ApiThrottling(), quota_per_day: int | None = None,
+                 stage_name: str = DEFAULT_STAGE,
+                 access_log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
+                 web_acl_arn: str | None = None, execution_logging: bool = False) -> None:
+        super().__init__(scope, construct_id)
+        problems = []
+        if auth not in ("iam", "api_key"):
+            problems.append(f"auth {auth!r} is not 'iam' or 'api_key'")
+        if n_features < 1 or max_instances < 1:
+            problems.append("n_features and max_instances must be at least 1")
+        if quota_per_day is not None and auth != "api_key":
+            problems.append("quota_per_day needs auth 'api_key' (a usage plan)")
+        if problems:
+            raise ValueError("invalid PredictionApi: " + "; ".join(problems))
+        self.auth = auth
+        self.access_logs = logs.LogGroup(self, "AccessLogs", retention=access_log_retention)
+        self.api = apigw.RestApi(
+            self, "Api", rest_api_name=api_name, description=f"{api_name}: POST /{ROUTE}",
+            endpoint_types=[apigw.EndpointType.REGIONAL], cloud_watch_role=False,
+            deploy_options=apigw.StageOptions(
+                stage_name=stage_name, throttling_rate_limit=throttling.rate_limit,
+                throttling_burst_limit=throttling.burst_limit, tracing_enabled=True,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
+                access_log_format=_access_log_format(),
+                logging_level=apigw.MethodLoggingLevel.ERROR if execution_logging else apigw.MethodLoggingLevel.OFF))
+        self.request_model = self.api.add_model(
+            "PredictRequest", content_type="application/json", model_name="PredictRequest",
+            schema=predict_request_schema(n_features=n_features, max_instances=max_instances))
+        validator = self.api.add_request_validator("BodyValidator", validate_request_body=True,
+                                                   validate_request_parameters=True)
+        # API Gateway's own 400 for a body failing the model, in the function's error shape.
+        self.api.add_gateway_response(
+            "BadRequestBody", type=apigw.ResponseType.BAD_REQUEST_BODY, status_code="400",
+            templates={"application/json": json.dumps({
+                "error": "the body does not match the PredictRequest model: $context.error.message",
+                "code": "invalid_request", "request_id": "$context.requestId"})})
+        self.method = self.api.root.add_resource(ROUTE).add_method(
+            "POST", apigw.LambdaIntegration(handler, proxy=True),
+            authorization_type=apigw.AuthorizationType.IAM if auth == "iam" else apigw.AuthorizationType.NONE,
+            api_key_required=auth == "api_key", request_validator=validator,
+            request_models={"application/json": self.request_model})
+        self.usage_plan: apigw.UsagePlan | None = None
+        self.api_key: apigw.IApiKey | None = None
+        if auth == "api_key":
+            self.usage_plan = self.api.add_usage_plan(
+                "UsagePlan", name=f"{api_name}-plan",
+                throttle=apigw.ThrottleSettings(rate_limit=throttling.rate_limit, burst_limit=throttling.burst_limit),
+                quota=apigw.QuotaSettings(limit=quota_per_day, period=apigw.Period.DAY) if quota_per_day else None)
+            self.usage_plan.add_api_stage(stage=self.api.deployment_stage)
+            self.api_key = self.api.add_api_key("ApiKey", description=f"{api_name} client key")
+            self.usage_plan.add_api_key(self.api_key)
+        if web_acl_arn:
+            self.web_acl_association = wafv2.CfnWebACLAssociation(
+                self, "WebAcl", resource_arn=self.api.deployment_stage.stage_arn, web_acl_arn=web_acl_arn)
+        self._acknowledge(auth=auth, web_acl=bool(web_acl_arn), execution_logging=execution_logging)
+
+    def _acknowledge(self, *, auth: ApiAuth, web_acl: bool, execution_logging: bool) -> None:
+        stage, method = self.api.deployment_stage, self.method
+        if not web_acl:
+            cdk.Validations.of(stage).acknowledge(cdk.Acknowledgment(
+                id="AwsSolutions-APIG3",
+                reason="No WAF web ACL by default: every call is authorized and stage-throttled, and a web ACL "
+                       "bills monthly even when idle, defeating this pattern's zero idle cost; set "
+                       "serverless.api.web_acl_arn to associate one."))
+        if not execution_logging:
+            cdk.Validations.of(stage).acknowledge(cdk.Acknowledgment(
+                id="AwsSolutions-APIG6",
+                reason="Access logs are on for every request; execution logging needs the account-wide API "
+                       "Gateway CloudWatch role, a per-account singleton this stack does not own. Enable "
+                       "serverless.api.execution_logging once that role exists."))
+        cdk.Validations.of(method).acknowledge(cdk.Acknowledgment(
+            id="AwsSolutions-COG4",
+            reason="Callers are services, not end users of a Cognito user pool: the method is authorized with "
+                   + ("IAM (SigV4) credentials." if auth == "iam" else "an API key and usage plan, as configured.")))
+        if auth == "api_key":
+            cdk.Validations.of(method).acknowledge(cdk.Acknowledgment(
+                id="AwsSolutions-APIG4",
+                reason="Configured for API-key access (serverless.api.auth = api_key): the key identifies and "
+                       "throttles the client through a usage plan instead of IAM authorization."))
+
+    @property
+    def url(self) -> str:
+        """The full URL of ``POST /predict`` on the stage."""
+        return self.api.url_for_path(f"/{ROUTE}")
+
+    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``grantee`` to call ``POST /predict`` (needed with IAM authorization)."""
+        return iam.Grant.add_to_principal(grantee=grantee, actions=["execute-api:Invoke"], resource_arns=[
+            self.api.arn_for_execute_api("POST", f"/{ROUTE}", self.api.deployment_stage.stage_name)])
+
+    # -- metrics -------------------------------------------------------------------------------------------------
+    def metric_server_errors(self, *, period: cdk.Duration = cdk.Duration.minutes(5)) -> cloudwatch.Metric:
+        """5XX responses of the stage (Sum)."""
+        return self.api.deployment_stage.metric_server_error(period=period, statistic="Sum")
+
+    def metric_client_errors(self, *, period: cdk.Duration = cdk.Duration.minutes(5)) -> cloudwatch.Metric:
+        return self.api.deployment_stage.metric_client_error(period=period, statistic="Sum")
+
+    def metric_count(self, *, period: cdk.Duration = cdk.Duration.minutes(1)) -> cloudwatch.Metric:
+        return self.api.deployment_stage.metric_count(period=period, statistic="Sum")
+
+    def metric_latency(self, *, statistic: str = "p99", period: cdk.Duration = cdk.Duration.minutes(1)) -> cloudwatch.Metric:
+        """End-to-end latency in milliseconds as API Gateway measures it."""
+        return self.api.deployment_stage.metric_latency(period=period, statistic=statistic,
+                                                        label=f"latency {statistic}")
+
+    def metric_integration_latency(self, *, statistic: str = "p99",
+                                   period: cdk.Duration = cdk.Duration.minutes(1)) -> cloudwatch.Metric:
+        return self.api.deployment_stage.metric_integration_latency(period=period, statistic=statistic,
+                                                                    label=f"integration {statistic}")
+
+
+__all__ = ["ApiThrottling", "PredictionApi", "predict_request_schema"]

@@ -1,0 +1,101 @@
+"""``<Model>-Serverless``: an ONNX model in Lambda behind API Gateway, an S3 upload trigger, alarms, a dashboard."""
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from ml_constructs.alert_topic import AlertTopic
+from ml_constructs.lambda_model_function import AsyncInvocation, FunctionSizing, LambdaModelFunction
+from ml_constructs.model_metadata import ModelMetadata
+from ml_constructs.prediction_api import ApiThrottling, PredictionApi
+from ml_constructs.secure_storage import DataKey, SecureBucket
+from ml_constructs.serverless_alarms import ServerlessAlarms, ServerlessAlarmThresholds, ServerlessDashboard
+from ml_constructs.upload_trigger import UploadTrigger
+from stacks.config import AppConfig
+
+MIB = 1024 * 1024
+
+
+#: CloudWatch Logs accepts only these retention periods (days); the config refuses any other value.
+RETENTION_DAYS = {
+    1: logs.RetentionDays.ONE_DAY, 3: logs.RetentionDays.THREE_DAYS, 5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK, 14: logs.RetentionDays.TWO_WEEKS, 30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS, 90: logs.RetentionDays.THREE_MONTHS, 120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS, 180: logs.RetentionDays.SIX_MONTHS, 365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS, 545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS, 1096: logs.RetentionDays.THREE_YEARS, 1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS, 2557: logs.RetentionDays.SEVEN_YEARS, 2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS, 3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+def retention(days: int) -> logs.RetentionDays:
+    return RETENTION_DAYS[days]
+
+
+class ServerlessStack(cdk.Stack):
+    """Wires the serverless constructs from configuration; no AWS logic lives here."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        serverless, uploads = config.serverless, config.serverless.upload_trigger
+        name = f"{config.model.name}-serverless"
+        metadata = ModelMetadata.load(config.model.artifacts_dir)
+
+        self.data_key = DataKey(self, "DataKey", description=f"Encrypts {name} uploads, results, failures, alerts")
+        self.alerts = AlertTopic(self, "Alerts", encryption_key=self.data_key.key, email=config.alerts.email)
+        environment = {"MAX_REQUEST_BYTES": str(serverless.api.max_request_kb * 1024),
+                       "MAX_INSTANCES": str(serverless.api.max_instances)}
+        if uploads.enabled:
+            environment.update({"INPUT_PREFIX": uploads.input_prefix, "OUTPUT_PREFIX": uploads.output_prefix,
+                                "REJECTED_PREFIX": uploads.rejected_prefix,
+                                "MAX_FILE_BYTES": str(uploads.max_file_mb * MIB)})
+        self.model_function = LambdaModelFunction(
+            self, "Model", artifacts_dir=config.model.artifacts_dir, encryption_key=self.data_key.key,
+            service_name=name, architecture=serverless.architecture, tracing=serverless.tracing,
+            sizing=FunctionSizing(memory_mb=serverless.memory_mb, timeout=cdk.Duration.seconds(serverless.timeout_s),
+                                  reserved_concurrency=serverless.reserved_concurrency,
+                                  provisioned_concurrency=serverless.provisioned_concurrency),
+            async_invocation=AsyncInvocation(retry_attempts=uploads.retry_attempts,
+                                             max_event_age=cdk.Duration.minutes(uploads.max_event_age_minutes)),
+            environment=environment, log_retention=retention(serverless.log_retention_days))
+
+        self.api = PredictionApi(
+            self, "Api", handler=self.model_function.alias, api_name=name, n_features=metadata.n_features,
+            max_instances=serverless.api.max_instances, auth=serverless.api.auth,
+            throttling=ApiThrottling(rate_limit=serverless.api.throttle_rate_limit,
+                                     burst_limit=serverless.api.throttle_burst_limit),
+            quota_per_day=serverless.api.quota_per_day, stage_name=serverless.api.stage_name,
+            access_log_retention=retention(serverless.api.access_log_retention_days),
+            web_acl_arn=serverless.api.web_acl_arn, execution_logging=serverless.api.execution_logging)
+
+        self.upload_trigger: UploadTrigger | None = None
+        if uploads.enabled:
+            self.data_storage = SecureBucket(self, "DataStorage", encryption_key=self.data_key.key)
+            self.upload_trigger = UploadTrigger(
+                self, "UploadTrigger", bucket=self.data_storage.bucket, encryption_key=self.data_key.key,
+                target=self.model_function.alias, role=self.model_function.role, input_prefix=uploads.input_prefix,
+                output_prefix=uploads.output_prefix, rejected_prefix=uploads.rejected_prefix)
+
+        limits = serverless.alarms
+        self.alarms = ServerlessAlarms(self, "Alarms", function=self.model_function, api=self.api, name_prefix=name,
+                                       thresholds=ServerlessAlarmThresholds(
+                                           errors_per_5min=limits.errors_per_5min,
+                                           throttles_per_5min=limits.throttles_per_5min,
+                                           duration_p99_percent_of_timeout=limits.duration_p99_percent_of_timeout,
+                                           api_5xx_per_5min=limits.api_5xx_per_5min,
+                                           api_latency_p99_ms=limits.api_latency_p99_ms,
+                                           async_failures=limits.async_failures))
+        self.alerts.notify_on(*self.alarms.all_alarms)
+        self.dashboard = ServerlessDashboard(self, "Dashboard", function=self.model_function, api=self.api,
+                                             alarms=self.alarms, dashboard_name=name)
+
+        cdk.CfnOutput(self, "PredictUrl", value=self.api.url)
+        cdk.CfnOutput(self, "FunctionAliasArn", value=self.model_function.alias.function_arn)
+        cdk.CfnOutput(self, "ModelVersion", value=metadata.model_version)
+        cdk.CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)
+        if self.upload_trigger:
+            cdk.CfnOutput(self, "UploadUri", value=f"s3://{self.data_storage.bucket.bucket_name}/{uploads.input_prefix}")
+        if self.api.api_key:
+            cdk.CfnOutput(self, "ApiKeyId", value=self.api.api_key.key_id)

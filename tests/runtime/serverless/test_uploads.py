@@ -1,0 +1,171 @@
+"""Files uploaded under incoming/ through the Lambda handler: real S3 event shapes, moto's S3, the real model."""
+from __future__ import annotations
+
+import json
+
+import boto3
+import numpy as np
+import pytest
+from moto import mock_aws
+
+from tests.runtime.serverless.conftest import ARTIFACTS_DIR, MAX_FILE_BYTES, METADATA, s3_event
+
+BUCKET = "fraud-detector-serverless-data"
+SAMPLES = ARTIFACTS_DIR / "samples"
+VERSION = METADATA["model_version"]
+
+
+@pytest.fixture
+def s3(handler_module, monkeypatch):
+    """A versioned bucket in moto, and the handler's S3 client pointed at it (fake credentials, this test only)."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        monkeypatch.setattr(handler_module, "_s3_client", client)
+        yield client
+
+
+def upload(s3, key: str, data: bytes) -> dict:
+    """Put an object and return the S3 event its upload produces."""
+    version = s3.put_object(Bucket=BUCKET, Key=key, Body=data)["VersionId"]
+    return s3_event(BUCKET, key, version_id=version, size=len(data))
+
+
+def objects(s3) -> dict[str, list[str]]:
+    """Every key in the bucket with its version ids (newest first)."""
+    found: dict[str, list[str]] = {}
+    for version in s3.list_object_versions(Bucket=BUCKET).get("Versions", []):
+        found.setdefault(version["Key"], []).append(version["VersionId"])
+    return found
+
+
+def read_jsonl(s3, key: str) -> list[dict]:
+    return [json.loads(line) for line in s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode().splitlines()]
+
+
+def test_csv_rows_become_predictions_under_a_dated_prefix(s3, invoke, reference_estimator):
+    # GIVEN the sample CSV (no header, 12 numeric columns) uploaded under incoming/
+    data = (SAMPLES / "request.csv").read_bytes()
+    event = upload(s3, "incoming/batch-1.csv", data)
+    # WHEN S3 notifies the function
+    result = invoke(event)
+    # THEN one JSON line per row lands under predictions/<upload date>/, with model version and timestamps
+    (outcome,) = result["files"]
+    assert outcome["status"] == "predicted"
+    assert outcome["output_key"] == f"predictions/2026-05-09/batch-1.csv.{VERSION}.20260509T101112Z.jsonl"
+    lines = read_jsonl(s3, outcome["output_key"])
+    rows = np.loadtxt(SAMPLES / "request.csv", delimiter=",", ndmin=2)
+    assert [line["line"] for line in lines] == list(range(1, len(rows) + 1))
+    probability = reference_estimator.predict_proba(rows)[:, 1]
+    assert [line["prediction"] for line in lines] == [int(p >= 0.5) for p in probability]
+    assert {line["model_version"] for line in lines} == {VERSION}
+    assert all(line["predicted_at"].endswith("Z") for line in lines)
+    head = s3.head_object(Bucket=BUCKET, Key=outcome["output_key"])
+    assert head["Metadata"]["model-version"] == VERSION
+
+
+def test_csv_header_selects_features_by_name_and_carries_ids(s3, invoke):
+    # GIVEN the labeled sample: header "id,<features>,is_fraud" (extra columns, named)
+    event = upload(s3, "incoming/labeled.csv", (SAMPLES / "labeled.csv").read_bytes())
+    (outcome,) = invoke(event)["files"]
+    # THEN the id column is carried into each prediction, and the label column is ignored
+    lines = read_jsonl(s3, outcome["output_key"])
+    expected_ids = [row.split(",")[0] for row in (SAMPLES / "labeled.csv").read_text().splitlines()[1:]]
+    assert [line["id"] for line in lines] == expected_ids
+    assert lines[0]["line"] == 2  # line 1 is the header
+
+
+def test_json_lines_are_accepted(s3, invoke):
+    event = upload(s3, "incoming/rows.jsonl", (SAMPLES / "rows.jsonl").read_bytes())
+    (outcome,) = invoke(event)["files"]
+    assert outcome["status"] == "predicted"
+    assert len(read_jsonl(s3, outcome["output_key"])) == len((SAMPLES / "rows.jsonl").read_text().splitlines())
+
+
+@pytest.mark.parametrize("name, data, reason", [
+    ("bad.csv", b"1,2,3\n", "3 columns, expected 12"),
+    ("bad.csv", b"x" * (MAX_FILE_BYTES + 1), f"at most {MAX_FILE_BYTES}"),
+    ("bad.csv", ("1," * 11 + "oops\n").encode(), "not a finite float32 number"),
+    ("bad.csv", ("1," * 11 + "nan\n").encode(), "not a finite float32 number"),
+    ("bad.csv", b"amount,hour_of_day\n1,2\n", "header lacks"),
+    ("bad.csv", b"\n\n", "no rows"),
+    ("bad.csv", b"\xff\xfe\x00garbage", "not UTF-8"),
+    ("bad.jsonl", b'{"features": [1, 2]}\n', "2 features, expected 12"),
+    ("bad.jsonl", b'{"features": "nope"}\n', "valid array"),
+    ("bad.jsonl", b"{oops\n", "line 1"),
+    ("bad.parquet", b"PAR1", "unsupported file type"),
+])
+def test_a_bad_file_is_copied_to_rejected_with_its_reason_and_kept(s3, invoke, name, data, reason):
+    # GIVEN an unusable file uploaded under incoming/
+    key = f"incoming/{name}"
+    event = upload(s3, key, data)
+    original_version = event["Records"][0]["s3"]["object"]["versionId"]
+    # WHEN it is processed
+    (outcome,) = invoke(event)["files"]
+    # THEN the function records the reason under rejected/ next to a copy of the file
+    assert outcome["status"] == "rejected"
+    assert reason in outcome["reason"]
+    record = json.loads(s3.get_object(Bucket=BUCKET, Key=f"rejected/2026-05-09/{name}.reason.json")["Body"].read())
+    assert reason in record["reason"]
+    assert record["source"] == {"bucket": BUCKET, "key": key, "version_id": original_version}
+    assert s3.get_object(Bucket=BUCKET, Key=f"rejected/2026-05-09/{name}")["Body"].read() == data
+    # AND the original is untouched: same single version, same bytes
+    assert objects(s3)[key] == [original_version]
+    assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == data
+
+
+def test_the_function_never_writes_under_the_prefix_it_listens_to(s3, invoke):
+    # GIVEN good and bad files uploaded under incoming/
+    events = [upload(s3, "incoming/a.csv", (SAMPLES / "request.csv").read_bytes()),
+              upload(s3, "incoming/sub/b.jsonl", (SAMPLES / "rows.jsonl").read_bytes()),
+              upload(s3, "incoming/c.csv", b"not,a,number\n")]
+    uploaded = objects(s3)
+    # WHEN all are processed
+    for event in events:
+        invoke(event)
+    # THEN under incoming/ exactly the uploads remain (no new keys, no new versions) ...
+    after = objects(s3)
+    assert {key: versions for key, versions in after.items() if key.startswith("incoming/")} == uploaded
+    # ... and everything written is under predictions/ or rejected/
+    written = set(after) - set(uploaded)
+    assert written and all(key.startswith(("predictions/", "rejected/")) for key in written)
+
+
+def test_an_event_for_a_key_outside_the_input_prefix_is_ignored(s3, invoke):
+    # GIVEN a notification for one of the function's own outputs (a misconfigured trigger would send it)
+    event = upload(s3, "predictions/2026-05-09/a.csv.v1.20260509T101112Z.jsonl", b'{"line": 1}\n')
+    before = objects(s3)
+    # THEN nothing is processed or written, so no loop can start
+    (outcome,) = invoke(event)["files"]
+    assert outcome["status"] == "ignored"
+    assert objects(s3) == before
+
+
+def test_url_encoded_keys_are_decoded(s3, invoke):
+    # GIVEN a key with a space, which S3 sends as '+' in the notification
+    (outcome,) = invoke(upload(s3, "incoming/my file.csv", (SAMPLES / "request.csv").read_bytes()))["files"]
+    assert outcome["status"] == "predicted"
+    assert outcome["output_key"].startswith("predictions/2026-05-09/my file.csv.")
+
+
+def test_a_retried_event_overwrites_the_same_output(s3, invoke):
+    # GIVEN the same event delivered twice (Lambda retries asynchronous invocations)
+    event = upload(s3, "incoming/again.csv", (SAMPLES / "request.csv").read_bytes())
+    first = invoke(event)["files"][0]["output_key"]
+    second = invoke(event)["files"][0]["output_key"]
+    # THEN the output key is the same: no duplicate prediction files
+    assert first == second
+    assert len([key for key in objects(s3) if key.startswith("predictions/")]) == 1
+
+
+def test_storage_failures_raise_so_the_event_is_retried(s3, invoke):
+    # GIVEN an event for an object that does not exist (deleted, or no permission)
+    event = s3_event(BUCKET, "incoming/missing.csv", version_id="null")
+    # THEN the handler raises: Lambda retries, then sends the event to the on-failure queue
+    with pytest.raises(Exception, match="NoSuchKey|NoSuchVersion|does not exist|Not Found"):
+        invoke(event)
+    assert not [key for key in objects(s3) if key.startswith(("predictions/", "rejected/"))]
