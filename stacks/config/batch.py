@@ -60,6 +60,8 @@ class BatchScheduleConfig:
     """IANA time zone the cron is evaluated in, e.g. Europe/Berlin."""
 
     def problems(self) -> list[str]:
+        if not zoneinfo.available_timezones():
+            return []  # no tz database on this machine (no /usr/share/zoneinfo, no tzdata): Scheduler will check
         try:
             zoneinfo.ZoneInfo(self.time_zone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):

@@ -124,7 +124,7 @@ def test_giving_up_the_wait_exits_4_and_leaves_the_run_going(aws):
     assert f"describe-execution --execution-arn {EXECUTION}" in out
 
 
-def test_state_machine_arn_skips_the_stack_lookup_and_defaults_the_date_to_today(aws, monkeypatch):
+def test_state_machine_arn_skips_the_stack_lookup_and_defaults_the_date_to_today(aws):
     today = dt.datetime.now(dt.timezone.utc).date().isoformat()
     aws.start("s3://other-bucket/input/", run_date=today, name=f"manual-{today}-{TOKEN}")
     code, out, _ = run(aws, "--input", "s3://other-bucket/input/", "--state-machine-arn", STATE_MACHINE)
