@@ -112,8 +112,12 @@ def test_execution_role_has_no_managed_policies_and_names_its_resources(realtime
     for role in roles.values():
         # THEN no managed policy (AmazonSageMakerFullAccess in particular) is attached
         assert "ManagedPolicyArns" not in role["Properties"]
-    # AND "*" appears only for actions that support no resource-level permission
-    for policy in resources(realtime_template, "AWS::IAM::Policy").values():
+    # AND "*" appears in its policies only for actions that support no resource-level permission
+    role_refs = [{"Ref": name} for name in roles]
+    policies = [policy for policy in resources(realtime_template, "AWS::IAM::Policy").values()
+                if any(ref in policy["Properties"]["Roles"] for ref in role_refs)]
+    assert policies
+    for policy in policies:
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             if statement["Resource"] == "*":
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
