@@ -53,6 +53,10 @@ ENDPOINT_LOCAL_PATH = "/opt/ml/processing/input/endpoint"
 OUTPUT_LOCAL_PATH = "/opt/ml/processing/output"
 PROCESSING_LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 MAX_NAME = 63
+#: CloudFormation waits at most an hour for a custom resource; the Provider framework polls within that.
+MIN_BASELINE_TIMEOUT = cdk.Duration.minutes(15)
+MAX_BASELINE_TIMEOUT = cdk.Duration.hours(1)
+BASELINE_TIMEOUT_MARGIN = cdk.Duration.minutes(10)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,7 +114,7 @@ def render_preprocessor(feature_names: tuple[str, ...], source: Path = PREPROCES
 
 
 def _validate(*, endpoint: RealtimeEndpoint, resources: MonitorResources, data_quality: DataQuality,
-              model_quality: ModelQuality | None) -> None:
+              model_quality: ModelQuality | None, baseline_timeout: cdk.Duration) -> None:
     problems: list[str] = []
     if endpoint.data_capture is None:
         problems.append(f"endpoint {endpoint.endpoint_name} has no data capture; Model Monitor analyses captured "
@@ -118,6 +122,10 @@ def _validate(*, endpoint: RealtimeEndpoint, resources: MonitorResources, data_q
     runtime = resources.max_runtime.to_seconds()
     if not 60 <= runtime <= 3600:
         problems.append(f"max_runtime must be 60..3600 seconds (a run must end within its hour), got {runtime:g}")
+    if not MIN_BASELINE_TIMEOUT.to_minutes() <= baseline_timeout.to_minutes() <= MAX_BASELINE_TIMEOUT.to_minutes():
+        problems.append(f"baseline_timeout must be {MIN_BASELINE_TIMEOUT.to_minutes():g}.."
+                        f"{MAX_BASELINE_TIMEOUT.to_minutes():g} minutes (CloudFormation waits at most an hour for a "
+                        f"custom resource), got {baseline_timeout.to_minutes():g}")
     if resources.instance_count < 1:
         problems.append(f"instance_count must be at least 1, got {resources.instance_count}")
     if not 0 <= data_quality.drift_threshold <= 1:
@@ -146,7 +154,8 @@ class ModelMonitor(Construct):
                  alert_on_failed_runs: bool = True, baseline_timeout: cdk.Duration = cdk.Duration.hours(1),
                  build_dir: Path = DEFAULT_BUILD_DIR) -> None:
         super().__init__(scope, construct_id)
-        _validate(endpoint=endpoint, resources=resources, data_quality=data_quality, model_quality=model_quality)
+        _validate(endpoint=endpoint, resources=resources, data_quality=data_quality, model_quality=model_quality,
+                  baseline_timeout=baseline_timeout)
         capture = endpoint.data_capture
         assert capture is not None
         self.endpoint_name = endpoint.endpoint_name
@@ -167,9 +176,11 @@ class ModelMonitor(Construct):
             self, "Baseline", metadata=self.metadata, role=self.role, output_bucket=self.bucket,
             output_prefix=BASELINE_PREFIX, encryption_key=encryption_key,
             job_name_prefix=bounded_name(name_base, "baseline")[:40].rstrip("-"),
+            # The job stops on its own before the deploy gives up on it, so a rollback leaves nothing running.
             resources=BaselineJobResources(instance_type=resources.instance_type,
                                            instance_count=resources.instance_count,
-                                           volume_size_gb=resources.volume_size_gb),
+                                           volume_size_gb=resources.volume_size_gb,
+                                           max_runtime=baseline_timeout.minus(BASELINE_TIMEOUT_MARGIN)),
             timeout=baseline_timeout)
         self.feature_names = self.baseline.feature_names
 

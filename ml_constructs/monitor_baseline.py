@@ -3,7 +3,7 @@
 CloudFormation has no baseline resource. A custom resource, backed by the CDK Provider framework with
 an ``is_complete`` poller, starts the model-monitor analyzer as a SageMaker processing job and waits for
 it (a Lambda alone may wait 15 minutes at most; the framework's waiter state machine polls for up to
-``timeout``). Its properties carry the dataset asset's hash, so new baseline data re-runs the job on the
+``timeout``, at most the hour CloudFormation waits for any custom resource). Its properties carry the dataset asset's hash, so new baseline data re-runs the job on the
 next deploy; identical data changes nothing. The job writes ``statistics.json`` and
 ``constraints.json`` under a fixed prefix that the data-quality job definition reads.
 """
@@ -49,7 +49,7 @@ class BaselineJobResources:
     instance_type: str = "ml.m5.xlarge"
     instance_count: int = 1
     volume_size_gb: int = 20
-    max_runtime: cdk.Duration = cdk.Duration.hours(1)
+    max_runtime: cdk.Duration = cdk.Duration.minutes(50)
 
 
 def baseline_dataset(metadata: ModelMetadata) -> bytes:

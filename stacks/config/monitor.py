@@ -53,8 +53,9 @@ class MonitorConfig:
     volume_size_gb: int = constrained(20, minimum=1, maximum=512)
     max_runtime_s: int = constrained(1800, minimum=60, maximum=3600,
                                      help="seconds; an hourly schedule's runs must finish within the hour")
-    baseline_timeout_minutes: int = constrained(60, minimum=10, maximum=120,
-                                                help="minutes the deploy waits for the baselining job")
+    baseline_timeout_minutes: int = constrained(60, minimum=15, maximum=60,
+                                                help="minutes the deploy waits for the baselining job (CloudFormation "
+                                                     "waits at most an hour for a custom resource)")
     alert_on_failed_runs: bool = True
     data_quality: DataQualityConfig = field(default_factory=DataQualityConfig)
     model_quality: ModelQualityConfig = field(default_factory=ModelQualityConfig)

@@ -161,3 +161,16 @@ def test_preprocessor_is_rendered_with_the_feature_names():
     rendered = render_preprocessor(("b", "a")).decode()
     assert "FEATURE_NAMES: tuple = ('b', 'a')" in rendered
     assert "# rendered at synth" not in rendered
+
+
+def test_baselining_job_stops_before_the_deploy_gives_up():
+    # GIVEN a 30-minute baseline timeout
+    stack, _ = monitor_stack(baseline_timeout=cdk.Duration.minutes(30))
+    template = Template.from_stack(stack)
+    # THEN the job's own limit is 10 minutes shorter, so a timed-out deploy leaves no job running
+    template.has_resource_properties("Custom::ModelMonitorBaseline", {"MaxRuntimeInSeconds": "1200"})
+
+
+def test_baseline_timeout_beyond_cloudformations_hour_is_refused():
+    with pytest.raises(ValueError, match="baseline_timeout must be 15..60 minutes"):
+        monitor_stack(baseline_timeout=cdk.Duration.minutes(90))
