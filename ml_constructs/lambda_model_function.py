@@ -187,7 +187,7 @@ class LambdaModelFunction(Construct):
     def metric_duration(self, *, statistic: str = "p99",
                         period: cdk.Duration = cdk.Duration.minutes(1)) -> cloudwatch.Metric:
         """Duration in milliseconds (Lambda's unit)."""
-        return self.alias.metric_duration(period=period, statistic=statistic, label=f"duration {statistic}")
+        return self.alias.metric_duration(period=period, statistic=statistic)
 
     def metric_concurrent_executions(self) -> cloudwatch.Metric:
         return self.alias.metric("ConcurrentExecutions", statistic="Maximum", period=cdk.Duration.minutes(1))

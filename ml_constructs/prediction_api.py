@@ -178,13 +178,11 @@ class PredictionApi(Construct):
 
     def metric_latency(self, *, statistic: str = "p99", period: cdk.Duration = cdk.Duration.minutes(1)) -> cloudwatch.Metric:
         """End-to-end latency in milliseconds as API Gateway measures it."""
-        return self.api.deployment_stage.metric_latency(period=period, statistic=statistic,
-                                                        label=f"latency {statistic}")
+        return self.api.deployment_stage.metric_latency(period=period, statistic=statistic)
 
     def metric_integration_latency(self, *, statistic: str = "p99",
                                    period: cdk.Duration = cdk.Duration.minutes(1)) -> cloudwatch.Metric:
-        return self.api.deployment_stage.metric_integration_latency(period=period, statistic=statistic,
-                                                                    label=f"integration {statistic}")
+        return self.api.deployment_stage.metric_integration_latency(period=period, statistic=statistic)
 
 
 __all__ = ["ApiThrottling", "PredictionApi", "predict_request_schema"]
