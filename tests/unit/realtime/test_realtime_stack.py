@@ -66,8 +66,13 @@ def test_5xx_alarm_sums_per_five_minutes_with_both_dimensions(realtime_template)
 
 def test_alarms_notify_an_encrypted_topic(realtime_template):
     realtime_template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
-    for alarm in resources(realtime_template, "AWS::CloudWatch::Alarm").values():
-        assert alarm["Properties"].get("AlarmActions"), f"alarm without action: {alarm['Properties']['AlarmName']}"
+    # An alarm rolled up into a composite that notifies (Model Monitor's per-feature drift) pages through it.
+    rolled_up = json.dumps([composite["Properties"]["AlarmRule"] for composite in
+                            resources(realtime_template, "AWS::CloudWatch::CompositeAlarm").values()
+                            if composite["Properties"].get("AlarmActions")])
+    for logical_id, alarm in resources(realtime_template, "AWS::CloudWatch::Alarm").items():
+        assert alarm["Properties"].get("AlarmActions") or f'"{logical_id}"' in rolled_up, \
+            f"alarm without action: {alarm['Properties']['AlarmName']}"
 
 
 def test_data_capture_goes_to_an_encrypted_retained_tls_only_bucket(realtime_template):
