@@ -1,0 +1,186 @@
+"""Serverless cold start, warm latency through the handler, and the size of the real Lambda package.
+
+    python -m bench.serverless [--cold-runs 7] [--warm-requests 5000]
+
+cold_start_ms   median over fresh processes of: import the handler (numpy, onnxruntime, pydantic,
+                Powertools, the model loaded from a local file) + the first prediction through
+                ``lambda_handler`` with an API Gateway proxy event. Interpreter start-up is reported
+                separately (``cold_start_process_ms`` is the whole process, start to answer).
+warm_p50_ms / warm_p99_ms   single-row ``POST /predict`` proxy events through ``lambda_handler`` in one
+                warm process (logging, EMF metrics and pydantic validation included).
+package_zip_mb  the real bundled package for the configured architecture (cdk.json), zipped (MiB).
+
+Where this machine can run the package (a CPython 3.12 and the same architecture), the measurements
+run the bundle itself, in an isolated interpreter (``-I -S``) with the bytecode it ships; otherwise the
+source folder under this virtualenv's Python, as the results record. Writes bench/results/serverless.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LAMBDA_SRC = REPO_ROOT / "lambda_src"
+ARTIFACTS_DIR = REPO_ROOT / "artifacts" / "fraud-detector"
+RESULTS_PATH = REPO_ROOT / "bench" / "results" / "serverless.json"
+DEFAULT_COLD_RUNS = 7
+DEFAULT_WARM_REQUESTS = 5000
+WARMUP_REQUESTS = 200
+RUN_TIMEOUT_S = 300
+TARGETS = {"cold_start_ms": 300.0, "warm_p99_ms": 1.0, "package_zip_mb": 40.0}
+
+#: Runs in the measured process. argv: package dir, warm request count (0 = cold start only).
+PROBE = r"""
+import time
+started = time.perf_counter()
+import io, json, os, sys
+package, warm_requests = sys.argv[1], int(sys.argv[2])
+sys.path.insert(0, package)
+quiet = open(os.devnull, "w")
+real_stdout, sys.stdout = sys.stdout, quiet  # EMF metrics and logs go to stdout, as in Lambda
+import handler
+handler.logger.registered_handler.setStream(quiet)
+
+class Context:
+    function_name, function_version, memory_limit_in_mb = "bench", "1", 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench:live"
+    aws_request_id = "bench"
+    def get_remaining_time_in_millis(self): return 30000
+
+def event(row):
+    return {"resource": "/predict", "path": "/predict", "httpMethod": "POST", "isBase64Encoded": False,
+            "headers": {"Content-Type": "application/json"},
+            "requestContext": {"requestId": "bench-request", "stage": "prod"},
+            "body": json.dumps({"features": row})}
+
+rows = json.load(open(os.path.join(os.environ["MODEL_LOCAL_PATH"], "samples", "request.json")))["instances"]
+response = handler.lambda_handler(event(rows[0]), Context())
+cold_ms = (time.perf_counter() - started) * 1000
+assert response["statusCode"] == 200, response
+latencies = []
+for index in range(warm_requests):
+    request = event(rows[index % len(rows)])
+    begin = time.perf_counter()
+    response = handler.lambda_handler(request, Context())
+    latencies.append((time.perf_counter() - begin) * 1000)
+    assert response["statusCode"] == 200, response
+sys.stdout = real_stdout
+print("RESULT " + json.dumps({"cold_ms": cold_ms, "latencies_ms": latencies,
+                              "python": "%d.%d.%d" % sys.version_info[:3]}))
+"""
+
+
+def configured_architecture() -> str:
+    context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    return context["deploy"].get("serverless", {}).get("architecture", "arm64")
+
+
+def build(architecture: str, into: Path) -> Path:
+    from ml_constructs.lambda_bundling import LambdaPackageSpec, build_package
+
+    target = into / architecture
+    target.mkdir(parents=True)
+    build_package(LambdaPackageSpec(source_dir=LAMBDA_SRC, architecture=architecture), target)
+    return target
+
+
+def zipped_mb(folder: Path) -> float:
+    with tempfile.TemporaryFile() as handle:
+        with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(folder.rglob("*")):
+                if path.is_file():
+                    archive.write(path, path.relative_to(folder).as_posix())
+        return handle.tell() / 2**20
+
+
+def run_probe(command: list[str], package: Path, warm_requests: int) -> tuple[dict, float]:
+    env = {"PATH": os.environ.get("PATH", ""), "MODEL_LOCAL_PATH": str(ARTIFACTS_DIR),
+           "POWERTOOLS_SERVICE_NAME": "bench", "POWERTOOLS_METRICS_NAMESPACE": "Bench", "HOME": str(REPO_ROOT)}
+    begin = time.perf_counter()
+    result = subprocess.run([*command, "-c", PROBE, str(package), str(warm_requests)], capture_output=True,
+                            text=True, env=env, timeout=RUN_TIMEOUT_S)
+    process_ms = (time.perf_counter() - begin) * 1000
+    if result.returncode != 0:
+        raise RuntimeError(f"probe failed ({result.returncode}):\n{result.stderr[-2000:]}")
+    line = next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))
+    return json.loads(line[len("RESULT "):]), process_ms
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cold-runs", type=int, default=DEFAULT_COLD_RUNS)
+    parser.add_argument("--warm-requests", type=int, default=DEFAULT_WARM_REQUESTS)
+    parser.add_argument("--output", type=Path, default=RESULTS_PATH)
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(REPO_ROOT))
+    from ml_constructs.lambda_bundling import find_interpreter, host_architecture
+
+    architecture = configured_architecture()
+    with tempfile.TemporaryDirectory(prefix="bench-serverless-") as scratch:
+        packages = {architecture: build(architecture, Path(scratch))}
+        host = host_architecture()
+        interpreter = find_interpreter("3.12")
+        if host and interpreter:
+            if host not in packages:
+                packages[host] = build(host, Path(scratch))
+            command, package, runtime = [interpreter, "-I", "-S"], packages[host], f"bundle ({host}) on CPython 3.12"
+        else:
+            command, package = [sys.executable, "-I"], LAMBDA_SRC
+            runtime = f"lambda_src on this virtualenv's Python {platform.python_version()} (no CPython 3.12 here)"
+        sizes = {name: zipped_mb(folder) for name, folder in packages.items()}
+
+        cold, process = [], []
+        for _ in range(args.cold_runs):
+            report, process_ms = run_probe(command, package, 0)
+            cold.append(report["cold_ms"])
+            process.append(process_ms)
+        warm_report, _ = run_probe(command, package, WARMUP_REQUESTS + args.warm_requests)
+        warm = warm_report["latencies_ms"][WARMUP_REQUESTS:]
+
+    results = {
+        "cold_start_ms": round(statistics.median(cold), 1),
+        "warm_p50_ms": round(percentile(warm, 0.50), 4),
+        "warm_p99_ms": round(percentile(warm, 0.99), 4),
+        "package_zip_mb": round(sizes[architecture], 2),
+    }
+    document = {
+        **results,
+        "cold_start_min_ms": round(min(cold), 1), "cold_start_max_ms": round(max(cold), 1),
+        "cold_start_process_ms": round(statistics.median(process), 1),
+        "cold_runs": args.cold_runs, "warm_requests": len(warm),
+        "package_architecture": architecture,
+        **{f"package_zip_mb_{name}": round(size, 2) for name, size in sizes.items() if name != architecture},
+        "runtime": runtime, "python": warm_report["python"], "machine": platform.machine(),
+        "cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2), "targets": TARGETS,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(document, indent=2) + "\n")
+
+    print(f"runtime: {runtime}")
+    print(f"{'measure':<18}{'value':>12}{'target':>10}")
+    for key, value in results.items():
+        unit = "MiB" if key.endswith("_mb") else "ms"
+        target = TARGETS.get(key)
+        print(f"{key:<18}{value:>9.3f} {unit:<3}{(f'<= {target:g}' if target else ''):>9}")
+    print(f"{'cold min/max':<18}{min(cold):>9.1f} ms / {max(cold):.1f} ms   (process incl. start-up: "
+          f"{statistics.median(process):.1f} ms)")
+    print(f"wrote {os.path.relpath(args.output, REPO_ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
