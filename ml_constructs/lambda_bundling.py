@@ -82,7 +82,7 @@ class LambdaPackageSpec:
 
     /var/task is read-only, so without them every cold start compiles every imported module again
     (measured here: imports take ~1.3 s instead of ~0.2 s). Other Python versions' bytecode is never
-    shipped; without a matching interpreter the package has none, and its asset hash says so."""
+    shipped; without a matching interpreter the package has none (same asset hash: see :meth:`asset_hash`)."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -106,18 +106,26 @@ class LambdaPackageSpec:
         return PLATFORM_TAGS[self.architecture]
 
     def dependencies_key(self) -> str:
-        """Identifies an installed dependency set: requirements, platform, Python, pruning and recipe."""
-        recipe = {"requirements": self.requirements_path.read_text(), "platforms": self.platforms,
-                  "python": self.python_version, "pruned": self.pruned, "revision": RECIPE_REVISION,
-                  "bytecode": self.bytecode_tag}
-        return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+        """Identifies an installed dependency set: requirements, platform, Python, pruning, recipe, bytecode."""
+        return self._recipe_hash(bytecode=self.bytecode_tag)
 
     def asset_hash(self) -> str:
-        """The asset hash: dependencies key plus every source file's name and bytes (never the output)."""
-        digest = hashlib.sha256(self.dependencies_key().encode())
+        """The asset hash: the recipe plus every source file's name and bytes (never the output).
+
+        Whether bytecode was compiled is left out on purpose: it is a start-up cache, and leaving it out keeps
+        the hash (and the published function version) identical on machines with and without CPython 3.12.
+        """
+        digest = hashlib.sha256(self._recipe_hash(bytecode=None).encode())
         for name, path in files_under(Path(self.source_dir)).items():
             digest.update(name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
         return digest.hexdigest()
+
+    def _recipe_hash(self, *, bytecode: str | None) -> str:
+        recipe = {"requirements": self.requirements_path.read_text(), "platforms": self.platforms,
+                  "python": self.python_version, "pruned": self.pruned, "revision": RECIPE_REVISION}
+        if bytecode is not None:
+            recipe["bytecode"] = bytecode
+        return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
 
     @property
     def bytecode_interpreter(self) -> str | None:
@@ -126,7 +134,7 @@ class LambdaPackageSpec:
 
     @property
     def bytecode_tag(self) -> str:
-        """``cpython-312`` when bytecode is compiled, else ``none`` (part of the cache key and asset hash)."""
+        """``cpython-312`` when bytecode is compiled, else ``none`` (part of the dependency cache key)."""
         return "cpython-" + self.python_version.replace(".", "") if self.bytecode_interpreter else "none"
 
     def pip_command(self, target: Path) -> list[str]:

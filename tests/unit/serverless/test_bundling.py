@@ -246,3 +246,25 @@ def test_a_pip_failure_fails_the_synth_and_never_tries_docker(tmp_path):
     message = str(caught.value)
     assert "pip could not install" in message and "manylinux_2_28_aarch64" in message
     assert "docker" not in message.lower()
+
+
+def test_asset_hash_follows_sources_and_requirements_not_the_build_machine(tmp_path):
+    # GIVEN a copy of lambda_src
+    source = tmp_path / "src"
+    source.mkdir()
+    for path in LAMBDA_SRC.rglob("*"):
+        if path.is_file() and "__pycache__" not in path.parts:
+            (source / path.relative_to(LAMBDA_SRC)).parent.mkdir(parents=True, exist_ok=True)
+            (source / path.relative_to(LAMBDA_SRC)).write_bytes(path.read_bytes())
+    with_bytecode = LambdaPackageSpec(source_dir=source, architecture="arm64")
+    without_bytecode = LambdaPackageSpec(source_dir=source, architecture="arm64", compile_bytecode=False)
+    # THEN whether this machine can compile bytecode does not change the hash (nor the published version) ...
+    assert with_bytecode.asset_hash() == without_bytecode.asset_hash()
+    assert with_bytecode.asset_hash() != LambdaPackageSpec(source_dir=source, architecture="x86_64").asset_hash()
+    # ... but any source change does, and so does a requirement change
+    before = with_bytecode.asset_hash()
+    (source / "handler.py").write_text((source / "handler.py").read_text() + "\n# changed\n")
+    after_source = with_bytecode.asset_hash()
+    (source / "requirements.txt").write_text((source / "requirements.txt").read_text().replace(
+        "numpy==", "numpy>="))
+    assert len({before, after_source, with_bytecode.asset_hash()}) == 3
