@@ -65,7 +65,7 @@ class EndpointDashboard(Construct):
                  alarms: EndpointAlarms | None = None) -> None:
         super().__init__(scope, construct_id)
         names = [variant.name for variant in endpoint.variants]
-        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{endpoint.endpoint_name}-realtime")
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=endpoint.endpoint_name)
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Model latency (µs)", width=12, left=[
                 endpoint.metric_model_latency(variant_name=name, statistic=statistic).with_(
