@@ -7,17 +7,17 @@ import sys
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from ml_constructs.model_metadata import ModelArtifactsError
 from stacks.app_builder import build_stacks
-from stacks.config import ConfigError, config_from_context
+from stacks.config import config_from_context
 
 
 def main() -> None:
+    """Synthesize every enabled stack; a configuration mistake exits with code 2 and a message, no traceback."""
     app = cdk.App()
     try:
         config = config_from_context(app.node.get_all_context())
         build_stacks(app, config)
-    except (ConfigError, ModelArtifactsError) as exc:
+    except ValueError as exc:  # ConfigError, ModelArtifactsError and construct validation all are ValueErrors
         print(f"\n{exc}\n", file=sys.stderr)
         sys.exit(2)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))

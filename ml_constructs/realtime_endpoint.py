@@ -100,6 +100,9 @@ def _validate(*, endpoint_name: str, variants: Sequence[ProductionVariant], auto
     for variant in variants:
         if autoscaling and is_burstable(variant.instance_type):
             problems.append(f"variant {variant.name}: burstable instance type {variant.instance_type} cannot autoscale")
+    if len({has_instance_storage(variant.instance_type) for variant in variants}) > 1:
+        problems.append("variants mix instance types with local NVMe storage and EBS-backed ones; one endpoint "
+                        "config either has a KMS volume key (EBS only) or none (NVMe only), so use one kind")
     if autoscaling and not 1 <= autoscaling.min_capacity <= autoscaling.max_capacity:
         problems.append(f"autoscaling needs 1 <= min_capacity <= max_capacity, got "
                         f"{autoscaling.min_capacity}..{autoscaling.max_capacity}")
@@ -276,14 +279,9 @@ class RealtimeEndpoint(Construct):
                 csv_content_types=["text/csv"], json_content_types=["application/json"]))
 
     def _volume_key_id(self, volume_key: kms.IKey | None) -> str | None:
-        if volume_key is None:
-            return None
-        if any(has_instance_storage(variant.instance_type) for variant in self.variants):
-            # SageMaker rejects KmsKeyId for instances with local NVMe storage, which is encrypted by hardware.
-            cdk.Validations.of(self).acknowledge(cdk.Acknowledgment(
-                id="AwsSolutions-SM2",
-                reason="An instance type with local NVMe storage is used; SageMaker refuses a KMS key for its "
-                       "volumes, which are hardware-encrypted instance storage."))
+        if volume_key is None or has_instance_storage(self.variants[0].instance_type):
+            # SageMaker rejects KmsKeyId for instances with local NVMe storage (hardware-encrypted instance
+            # storage); _validate refuses configs that mix such types with EBS-backed ones.
             return None
         return volume_key.key_arn
 
@@ -324,18 +322,22 @@ class RealtimeEndpoint(Construct):
 
     def metric_invocation_5xx_errors(self, *, variant_name: str,
                                      period: cdk.Duration = cdk.Duration.minutes(5)) -> cloudwatch.Metric:
+        """Responses the model container failed with 5XX, summed per 5 minutes (what rollbacks watch)."""
         return self.metric("Invocation5XXErrors", variant_name=variant_name, period=period)
 
     def metric_invocation_4xx_errors(self, *, variant_name: str,
                                      period: cdk.Duration = cdk.Duration.minutes(5)) -> cloudwatch.Metric:
+        """Requests rejected as client errors (4XX), summed per 5 minutes."""
         return self.metric("Invocation4XXErrors", variant_name=variant_name, period=period)
 
     def metric_invocations(self, *, variant_name: str,
                            period: cdk.Duration = DEFAULT_METRIC_PERIOD) -> cloudwatch.Metric:
+        """Requests served by this variant, summed per minute."""
         return self.metric("Invocations", variant_name=variant_name, period=period)
 
     def metric_invocations_per_instance(self, *, variant_name: str,
                                         period: cdk.Duration = DEFAULT_METRIC_PERIOD) -> cloudwatch.Metric:
+        """Invocations per instance per minute, the metric target tracking scales on."""
         return self.metric("InvocationsPerInstance", variant_name=variant_name, period=period)
 
     def metric_instance_count(self, *, variant_name: str,
@@ -357,6 +359,7 @@ class RealtimeEndpoint(Construct):
                            namespace=INSTANCE_METRICS_NAMESPACE)
 
     def metric_memory_utilization(self, *, variant_name: str) -> cloudwatch.Metric:
+        """Average memory utilization of the variant's instances, in percent."""
         return self.metric("MemoryUtilization", variant_name=variant_name, statistic="Average",
                            namespace=INSTANCE_METRICS_NAMESPACE)
 

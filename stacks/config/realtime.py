@@ -1,13 +1,13 @@
 """Configuration of the real-time (SageMaker endpoint) pattern."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 from ml_constructs.deployment_guardrails import (
     DEFAULT_EXECUTION_TIMEOUT_S, DEFAULT_TERMINATION_WAIT_S, DEFAULT_WAIT_INTERVAL_S, EXECUTION_TIMEOUT_RANGE,
     MAX_ROLLBACK_ALARMS, TERMINATION_WAIT_RANGE, WAIT_INTERVAL_RANGE, DeploymentGuardrails)
+from ml_constructs.realtime_endpoint import has_instance_storage, is_burstable
 from ml_constructs.variant_ownership import VariantOwnership
 from stacks.config.monitor import MonitorConfig
 from stacks.config.schema import constrained
@@ -17,11 +17,6 @@ DEFAULT_INSTANCE_COUNT = 2
 INSTANCE_TYPE_PATTERN = r"ml\.[a-z0-9]+\.[a-z0-9]+"
 VARIANT_NAME_PATTERN = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
 ENDPOINT_NAME_PATTERN = VARIANT_NAME_PATTERN
-
-
-def is_burstable(instance_type: str) -> bool:
-    """``ml.t2``/``ml.t3`` instances cannot be autoscaled (SageMaker refuses the scalable target)."""
-    return re.fullmatch(r"ml\.t\d[a-z]*\..+", instance_type) is not None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,6 +132,9 @@ class RealtimeConfig:
             found.append(f"variants: names must be unique, repeated: {', '.join(duplicates)}")
         if sum(variant.initial_weight for variant in self.variants) <= 0:
             found.append("variants: at least one variant needs an initial_weight above 0")
+        if len({has_instance_storage(variant.instance_type) for variant in self.variants}) > 1:
+            found.append("variants: instance types with local NVMe storage (e.g. ml.m5d.*) cannot be mixed with "
+                         "EBS-backed ones (e.g. ml.m5.*) in one endpoint: the volume KMS key applies to all or none")
         for index, variant in enumerate(self.variants):
             if self.autoscaling.enabled and is_burstable(variant.instance_type):
                 found.append(f"variants[{index}].instance_type: {variant.instance_type} is burstable and cannot "

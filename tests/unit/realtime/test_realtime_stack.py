@@ -197,3 +197,34 @@ def test_image_account_is_resolved_at_synth_for_a_concrete_region():
 def test_unsupported_region_fails_with_the_supported_list():
     with pytest.raises(ValueError, match=r"not published in region 'xx-mars-1'; supported regions: af-south-1"):
         build_app(overrides={"deploy.target.region": "xx-mars-1", "deploy.target.account": "123456789012"})
+
+
+def test_cloudwatch_may_publish_to_the_tls_only_topic(realtime_template):
+    # GIVEN the topic policy that enforce_ssl writes (it replaces SNS's default policy)
+    # THEN it still lets CloudWatch publish, for this account's alarms only
+    realtime_template.has_resource_properties("AWS::SNS::TopicPolicy", {"PolicyDocument": {
+        "Statement": Match.array_with([Match.object_like({
+            "Effect": "Allow", "Action": "sns:Publish", "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                          "ArnLike": {"aws:SourceArn": Match.any_value()}}})])}})
+
+
+def test_variants_mixing_nvme_and_ebs_instances_are_refused():
+    # GIVEN one NVMe-backed and one EBS-backed variant (one EndpointConfig KMS setting cannot fit both)
+    variants = ('[{"name": "v1", "instance_type": "ml.m5d.large", "initial_instance_count": 2},'
+                ' {"name": "v2", "instance_type": "ml.m5.large", "initial_instance_count": 2}]')
+    # WHEN synthesized  THEN the error says which kinds must not be mixed
+    with pytest.raises(ValueError, match=r"deploy\.realtime\.variants: instance types with local NVMe storage .* cannot be mixed with EBS-backed ones"):
+        build_app(overrides={"deploy.realtime.variants": variants})
+
+
+def test_nvme_instances_get_no_volume_key():
+    # GIVEN only NVMe-backed variants  WHEN synthesized
+    from aws_cdk.assertions import Template
+
+    variants = ('[{"name": "v1", "instance_type": "ml.m5d.large", "initial_instance_count": 2},'
+                ' {"name": "v2", "instance_type": "ml.m5d.large", "initial_instance_count": 2}]')
+    _, stacks = build_app(overrides={"deploy.realtime.variants": variants})
+    config = Template.from_stack(stacks["realtime"]).find_resources("AWS::SageMaker::EndpointConfig")
+    # THEN the endpoint config carries no KmsKeyId, which SageMaker would refuse for these types
+    assert [c["Properties"].get("KmsKeyId") for c in config.values()] == [None]
