@@ -9,7 +9,9 @@ The package is ``pip install --no-deps --platform <manylinux tags> --implementat
 pruned of tests and tools, plus the source folder. Dependencies are cached under ``.build/lambda-deps/``
 keyed by the requirements, platform and recipe, so repeated synths copy instead of re-installing; the
 asset hash is computed from the same inputs (not the output), so CDK skips bundling entirely when
-``cdk.out`` already holds the staged asset and a synth never changes the hash by itself.
+``cdk.out`` already holds the staged asset and a synth never changes the hash by itself. The inputs
+include the CPython release that compiled the bytecode (or that none was compiled): packages with
+different bytes never share a hash.
 """
 from __future__ import annotations
 
@@ -82,7 +84,8 @@ class LambdaPackageSpec:
 
     /var/task is read-only, so without them every cold start compiles every imported module again
     (measured here: imports take ~1.3 s instead of ~0.2 s). Other Python versions' bytecode is never
-    shipped; without a matching interpreter the package has none (same asset hash: see :meth:`asset_hash`)."""
+    shipped; without a matching interpreter the package has none, and a different asset hash
+    (see :meth:`asset_hash`)."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -110,32 +113,39 @@ class LambdaPackageSpec:
         return self._recipe_hash(bytecode=self.bytecode_tag)
 
     def asset_hash(self) -> str:
-        """The asset hash: the recipe plus every source file's name and bytes (never the output).
+        """The asset hash: the recipe, the bytecode tag, and every source file's name and bytes (never the output).
 
-        Whether bytecode was compiled is left out on purpose: it is a start-up cache, and leaving it out keeps
-        the hash (and the published function version) identical on machines with and without CPython 3.12.
+        The bytecode tag is in it because the ``.pyc`` files are part of the package's bytes: CDK and
+        cdk-assets treat equal hashes as equal content (an asset already published under a hash is never
+        uploaded again), so a package without bytecode, or compiled by another 3.12 release (marshal output
+        may differ between releases), gets a hash of its own and publishes a function version of its own.
         """
-        digest = hashlib.sha256(self._recipe_hash(bytecode=None).encode())
+        digest = hashlib.sha256(self._recipe_hash(bytecode=self.bytecode_tag).encode())
         for name, path in files_under(Path(self.source_dir)).items():
             digest.update(name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
         return digest.hexdigest()
 
-    def _recipe_hash(self, *, bytecode: str | None) -> str:
+    def _recipe_hash(self, *, bytecode: str) -> str:
         recipe = {"requirements": self.requirements_path.read_text(), "platforms": self.platforms,
-                  "python": self.python_version, "pruned": self.pruned, "revision": RECIPE_REVISION}
-        if bytecode is not None:
-            recipe["bytecode"] = bytecode
+                  "python": self.python_version, "pruned": self.pruned, "revision": RECIPE_REVISION,
+                  "bytecode": bytecode}
         return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
 
     @property
     def bytecode_interpreter(self) -> str | None:
         """The local CPython that compiles the package's bytecode, or None (no bytecode shipped)."""
-        return find_interpreter(self.python_version) if self.compile_bytecode else None
+        probe = probe_interpreter(self.python_version) if self.compile_bytecode else None
+        return probe[0] if probe else None
 
     @property
     def bytecode_tag(self) -> str:
-        """``cpython-312`` when bytecode is compiled, else ``none`` (part of the dependency cache key)."""
-        return "cpython-" + self.python_version.replace(".", "") if self.bytecode_interpreter else "none"
+        """``cpython-3.12.1`` (the compiling interpreter's release) when bytecode is compiled, else ``none``.
+
+        Part of the dependency cache key and of the asset hash."""
+        if not self.compile_bytecode:
+            return "none"
+        probe = probe_interpreter(self.python_version)
+        return f"cpython-{probe[1]}" if probe else "none"
 
     def pip_command(self, target: Path) -> list[str]:
         command = [sys.executable, "-m", "pip", "install", "--no-deps", "--only-binary=:all:", "--no-compile",
@@ -302,12 +312,18 @@ def host_architecture() -> Architecture | None:
         platform.machine().lower())  # type: ignore[return-value]
 
 
-@lru_cache(maxsize=None)
 def find_interpreter(version: str = LAMBDA_PYTHON_VERSION) -> str | None:
     """The path of a working CPython ``version`` here (``pythonX.Y`` on PATH, then pyenv's versions), or None.
 
-    Used to smoke-test a bundle on the build machine when it matches the function's platform.
+    It compiles the package's bytecode, and smoke-tests a bundle when it matches the function's platform.
     """
+    probe = probe_interpreter(version)
+    return probe[0] if probe else None
+
+
+@lru_cache(maxsize=None)
+def probe_interpreter(version: str = LAMBDA_PYTHON_VERSION) -> tuple[str, str] | None:
+    """``(path, release)`` of a working CPython ``version`` here, e.g. ``("/usr/bin/python3.12", "3.12.1")``."""
     command = shutil.which(f"python{version}") or f"python{version}"
     attempts: list[dict[str, str]] = [{}]
     pyenv = shutil.which("pyenv")
@@ -315,7 +331,7 @@ def find_interpreter(version: str = LAMBDA_PYTHON_VERSION) -> str | None:
         listed = subprocess.run([pyenv, "versions", "--bare"], capture_output=True, text=True, timeout=60,
                                 check=False).stdout.split()
         attempts += [{"PYENV_VERSION": name} for name in listed if name == version or name.startswith(version + ".")]
-    probe = "import sys; print(sys.executable); print('%d.%d' % sys.version_info[:2])"
+    probe = "import sys; print(sys.executable); print('%d.%d.%d' % sys.version_info[:3])"
     for extra in attempts:
         try:
             result = subprocess.run([command, "-c", probe], capture_output=True, text=True, timeout=60, check=False,
@@ -323,6 +339,6 @@ def find_interpreter(version: str = LAMBDA_PYTHON_VERSION) -> str | None:
         except OSError:
             continue
         lines = result.stdout.split()
-        if result.returncode == 0 and len(lines) == 2 and lines[1] == version:
-            return lines[0]
+        if result.returncode == 0 and len(lines) == 2 and lines[1].rsplit(".", 1)[0] == version:
+            return lines[0], lines[1]
     return None

@@ -19,12 +19,12 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from ml_constructs.archive import deterministic_zip, write_content_addressed
+from ml_constructs.encrypted_log_group import encrypted_log_group
 from ml_constructs.lambda_bundling import LAMBDA_PYTHON_VERSION, LambdaPackageSpec, lambda_code
 from ml_constructs.model_metadata import ModelArtifactsError, ModelMetadata
 
@@ -35,6 +35,7 @@ HANDLER = "handler.lambda_handler"
 ALIAS_NAME = "live"
 DEFAULT_MEMORY_MB = 512
 DEFAULT_TIMEOUT = cdk.Duration.seconds(30)
+DEFAULT_LOG_RETENTION_DAYS = 30
 DEFAULT_METRICS_NAMESPACE = "MLDeployPatterns/Serverless"
 MODEL_ARCHIVE_MEMBERS = ("model.onnx", "metadata.json")
 #: Failed asynchronous events wait here for an operator; SQS keeps messages at most 14 days.
@@ -105,7 +106,7 @@ class LambdaModelFunction(Construct):
                  encryption_key: kms.IKey, service_name: str, architecture: str = "arm64",
                  sizing: FunctionSizing = FunctionSizing(), async_invocation: AsyncInvocation = AsyncInvocation(),
                  source_dir: Path = DEFAULT_SOURCE_DIR, environment: Mapping[str, str] | None = None,
-                 log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH, tracing: bool = True,
+                 log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS, tracing: bool = True,
                  metrics_namespace: str = DEFAULT_METRICS_NAMESPACE) -> None:
         super().__init__(scope, construct_id)
         _validate(architecture=architecture, sizing=sizing, service_name=service_name)
@@ -116,7 +117,8 @@ class LambdaModelFunction(Construct):
         self.model_asset = s3_assets.Asset(self, "ModelArchive", path=str(model_archive(self.metadata)))
         self.package = LambdaPackageSpec(source_dir=Path(source_dir), architecture=architecture,  # type: ignore[arg-type]
                                          python_version=LAMBDA_PYTHON_VERSION)
-        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention)
+        self.log_group = encrypted_log_group(self, "Logs", name_prefix=f"/aws/lambda/{service_name}",
+                                             encryption_key=encryption_key, retention_days=log_retention_days)
         # An explicit role instead of AWSLambdaBasicExecutionRole: that managed policy may write to any log group.
         self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                              description=f"{service_name}: write own logs, read the model object")

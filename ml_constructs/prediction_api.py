@@ -3,8 +3,13 @@
 The integration targets the alias (not ``$LATEST`` or the bare function), or provisioned concurrency
 on the alias would be bypassed (aws-cdk #22353). The body is checked against a JSON-schema model
 derived from the model's feature count before the function runs; the function validates again (it
-also serves direct and test invocations). Stage throttling, JSON access logs, X-Ray tracing, and
-authorization on by default: IAM (SigV4), or an API key with a usage plan.
+also serves direct and test invocations). Stage throttling, JSON access logs (KMS-encrypted), X-Ray
+tracing, and authorization on by default: IAM (SigV4), or an API key with a usage plan.
+
+API Gateway writes access logs, like execution logs, with the role named in the account's API Gateway
+settings (one per account and region); without one, creating the stage fails with "CloudWatch Logs role
+ARN must be set in account settings to enable logging" (API Gateway developer guide, "Set up CloudWatch
+logging for REST APIs": permissions for CloudWatch logging). ``account_logging_role=True`` sets it here.
 """
 from __future__ import annotations
 
@@ -16,14 +21,19 @@ import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
+
+from ml_constructs.encrypted_log_group import encrypted_log_group
 
 ROUTE = "predict"
 DEFAULT_STAGE = "prod"
 DEFAULT_MAX_INSTANCES = 1000
+DEFAULT_ACCESS_LOG_RETENTION_DAYS = 90
+#: The AWS managed policy API Gateway's guide prescribes for the account's CloudWatch Logs role.
+PUSH_TO_CLOUDWATCH_POLICY = "service-role/AmazonAPIGatewayPushToCloudWatchLogs"
 ApiAuth = Literal["iam", "api_key"]
 
 
@@ -69,16 +79,22 @@ def _access_log_format() -> apigw.AccessLogFormat:
 class PredictionApi(Construct):
     """A REST API with one validated, authorized, throttled method: ``POST /predict`` -> ``handler``.
 
-    Children are public: ``api``, ``method``, ``request_model``, ``access_logs``, and with API keys
-    ``usage_plan`` and ``api_key``.
+    Children are public: ``api``, ``method``, ``request_model``, ``access_logs`` (encrypted with
+    ``encryption_key``), with ``account_logging_role`` ``cloud_watch_role`` and ``cloud_watch_account``,
+    and with API keys ``usage_plan`` and ``api_key``.
+
+    ``account_logging_role`` creates the role API Gateway logs with and points the account's API Gateway
+    settings (``AWS::ApiGateway::Account``, a per-region singleton shared by every REST API there) at it.
+    Both are retained when the stack is deleted: other APIs may log through them by then. Set it to False
+    where the account setting is managed elsewhere (it must then exist before this stack is deployed).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, handler: lambda_.IFunction, api_name: str,
-                 n_features: int, max_instances: int = DEFAULT_MAX_INSTANCES, auth: ApiAuth = "iam",
-                 throttling: ApiThrottling = ApiThrottling(), quota_per_day: int | None = None,
-                 stage_name: str = DEFAULT_STAGE,
-                 access_log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
-                 web_acl_arn: str | None = None, execution_logging: bool = False) -> None:
+                 n_features: int, encryption_key: kms.IKey, max_instances: int = DEFAULT_MAX_INSTANCES,
+                 auth: ApiAuth = "iam", throttling: ApiThrottling = ApiThrottling(), quota_per_day: int | None = None,
+                 stage_name: str = DEFAULT_STAGE, access_log_retention_days: int = DEFAULT_ACCESS_LOG_RETENTION_DAYS,
+                 web_acl_arn: str | None = None, execution_logging: bool = False,
+                 account_logging_role: bool = True) -> None:
         super().__init__(scope, construct_id)
         problems = []
         if auth not in ("iam", "api_key"):
@@ -90,10 +106,15 @@ class PredictionApi(Construct):
         if problems:
             raise ValueError("invalid PredictionApi: " + "; ".join(problems))
         self.auth = auth
-        self.access_logs = logs.LogGroup(self, "AccessLogs", retention=access_log_retention)
+        self.access_logs = encrypted_log_group(
+            self, "AccessLogs", name_prefix=f"/aws/apigateway/{api_name}/{stage_name}/access",
+            encryption_key=encryption_key, retention_days=access_log_retention_days)
+        # With cloud_watch_role, CDK makes the stage depend on the AWS::ApiGateway::Account it creates
+        # (RestApiBase._attachStage), so the role is in the account settings before the stage asks for logs.
         self.api = apigw.RestApi(
             self, "Api", rest_api_name=api_name, description=f"{api_name}: POST /{ROUTE}",
-            endpoint_types=[apigw.EndpointType.REGIONAL], cloud_watch_role=False,
+            endpoint_types=[apigw.EndpointType.REGIONAL], cloud_watch_role=account_logging_role,
+            cloud_watch_role_removal_policy=cdk.RemovalPolicy.RETAIN if account_logging_role else None,
             deploy_options=apigw.StageOptions(
                 stage_name=stage_name, throttling_rate_limit=throttling.rate_limit,
                 throttling_burst_limit=throttling.burst_limit, tracing_enabled=True,
@@ -129,9 +150,20 @@ class PredictionApi(Construct):
         if web_acl_arn:
             self.web_acl_association = wafv2.CfnWebACLAssociation(
                 self, "WebAcl", resource_arn=self.api.deployment_stage.stage_arn, web_acl_arn=web_acl_arn)
+        # The account setting and its role, by the ids RestApi gives them (None without account_logging_role).
+        self.cloud_watch_role: iam.Role | None = self.api.node.try_find_child(  # type: ignore[assignment]
+            "CloudWatchRole")
+        self.cloud_watch_account: apigw.CfnAccount | None = self.api.node.try_find_child(  # type: ignore[assignment]
+            "Account")
         self._acknowledge(auth=auth, web_acl=bool(web_acl_arn), execution_logging=execution_logging)
 
     def _acknowledge(self, *, auth: ApiAuth, web_acl: bool, execution_logging: bool) -> None:
+        if self.cloud_watch_role is not None:
+            cdk.Validations.of(self.cloud_watch_role).acknowledge(cdk.Acknowledgment(
+                id=f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{PUSH_TO_CLOUDWATCH_POLICY}]",
+                reason="The role API Gateway's account settings name for writing API logs to CloudWatch Logs; the "
+                       "developer guide prescribes this AWS managed policy, which only creates and writes log "
+                       "groups and streams (no read of log data, no other service)."))
         stage, method = self.api.deployment_stage, self.method
         if not web_acl:
             cdk.Validations.of(stage).acknowledge(cdk.Acknowledgment(
@@ -142,9 +174,10 @@ class PredictionApi(Construct):
         if not execution_logging:
             cdk.Validations.of(stage).acknowledge(cdk.Acknowledgment(
                 id="AwsSolutions-APIG6",
-                reason="Access logs are on for every request; execution logging needs the account-wide API "
-                       "Gateway CloudWatch role, a per-account singleton this stack does not own. Enable "
-                       "serverless.api.execution_logging once that role exists."))
+                reason="Every request is in the KMS-encrypted JSON access log. Execution logs would go to a log "
+                       "group API Gateway creates itself (API-Gateway-Execution-Logs_<api id>/<stage>): not "
+                       "encrypted with the stack's key, kept forever, left behind by stack deletion. Opt in "
+                       "with serverless.api.execution_logging."))
         cdk.Validations.of(method).acknowledge(cdk.Acknowledgment(
             id="AwsSolutions-COG4",
             reason="Callers are services, not end users of a Cognito user pool: the method is authorized with "

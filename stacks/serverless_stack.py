@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ml_constructs.alert_topic import AlertTopic
@@ -17,23 +16,6 @@ from stacks.config import AppConfig
 MIB = 1024 * 1024
 
 
-#: CloudWatch Logs accepts only these retention periods (days); the config refuses any other value.
-RETENTION_DAYS = {
-    1: logs.RetentionDays.ONE_DAY, 3: logs.RetentionDays.THREE_DAYS, 5: logs.RetentionDays.FIVE_DAYS,
-    7: logs.RetentionDays.ONE_WEEK, 14: logs.RetentionDays.TWO_WEEKS, 30: logs.RetentionDays.ONE_MONTH,
-    60: logs.RetentionDays.TWO_MONTHS, 90: logs.RetentionDays.THREE_MONTHS, 120: logs.RetentionDays.FOUR_MONTHS,
-    150: logs.RetentionDays.FIVE_MONTHS, 180: logs.RetentionDays.SIX_MONTHS, 365: logs.RetentionDays.ONE_YEAR,
-    400: logs.RetentionDays.THIRTEEN_MONTHS, 545: logs.RetentionDays.EIGHTEEN_MONTHS,
-    731: logs.RetentionDays.TWO_YEARS, 1096: logs.RetentionDays.THREE_YEARS, 1827: logs.RetentionDays.FIVE_YEARS,
-    2192: logs.RetentionDays.SIX_YEARS, 2557: logs.RetentionDays.SEVEN_YEARS, 2922: logs.RetentionDays.EIGHT_YEARS,
-    3288: logs.RetentionDays.NINE_YEARS, 3653: logs.RetentionDays.TEN_YEARS,
-}
-
-
-def retention(days: int) -> logs.RetentionDays:
-    return RETENTION_DAYS[days]
-
-
 class ServerlessStack(cdk.Stack):
     """Wires the serverless constructs from configuration; no AWS logic lives here."""
 
@@ -43,7 +25,8 @@ class ServerlessStack(cdk.Stack):
         name = f"{config.model.name}-serverless"
         metadata = ModelMetadata.load(config.model.artifacts_dir)
 
-        self.data_key = DataKey(self, "DataKey", description=f"Encrypts {name} uploads, results, failures, alerts")
+        self.data_key = DataKey(self, "DataKey",
+                                description=f"Encrypts {name} uploads, results, failures, alerts, logs")
         self.alerts = AlertTopic(self, "Alerts", encryption_key=self.data_key.key, email=config.alerts.email)
         environment = {"MAX_REQUEST_BYTES": str(serverless.api.max_request_kb * 1024),
                        "MAX_INSTANCES": str(serverless.api.max_instances)}
@@ -59,16 +42,17 @@ class ServerlessStack(cdk.Stack):
                                   provisioned_concurrency=serverless.provisioned_concurrency),
             async_invocation=AsyncInvocation(retry_attempts=uploads.retry_attempts,
                                              max_event_age=cdk.Duration.minutes(uploads.max_event_age_minutes)),
-            environment=environment, log_retention=retention(serverless.log_retention_days))
+            environment=environment, log_retention_days=serverless.log_retention_days)
 
         self.api = PredictionApi(
             self, "Api", handler=self.model_function.alias, api_name=name, n_features=metadata.n_features,
-            max_instances=serverless.api.max_instances, auth=serverless.api.auth,
+            encryption_key=self.data_key.key, max_instances=serverless.api.max_instances, auth=serverless.api.auth,
             throttling=ApiThrottling(rate_limit=serverless.api.throttle_rate_limit,
                                      burst_limit=serverless.api.throttle_burst_limit),
             quota_per_day=serverless.api.quota_per_day, stage_name=serverless.api.stage_name,
-            access_log_retention=retention(serverless.api.access_log_retention_days),
-            web_acl_arn=serverless.api.web_acl_arn, execution_logging=serverless.api.execution_logging)
+            access_log_retention_days=serverless.api.access_log_retention_days,
+            web_acl_arn=serverless.api.web_acl_arn, execution_logging=serverless.api.execution_logging,
+            account_logging_role=serverless.api.create_account_logging_role)
 
         self.upload_trigger: UploadTrigger | None = None
         if uploads.enabled:

@@ -10,7 +10,8 @@ from stacks.config.schema import constrained
 PREFIX_PATTERN = r"[A-Za-z0-9!_.*'()/-]*[A-Za-z0-9!_.*'()-]/"
 STAGE_NAME_PATTERN = r"[A-Za-z0-9_]{1,128}"
 WEB_ACL_ARN_PATTERN = r"arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional/webacl/.+"
-#: The retention periods CloudWatch Logs accepts, in days.
+#: The retention periods CloudWatch Logs accepts, in days (ml_constructs.encrypted_log_group maps them; a test
+#: keeps the two lists equal).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                       3288, 3653)
 #: Memory a scored file needs, as a multiple of its size, with headroom: a 20 MiB CSV (428k rows) peaked at
@@ -38,9 +39,14 @@ class ApiConfig:
     web_acl_arn: str | None = constrained(None, pattern=WEB_ACL_ARN_PATTERN, help="a regional WAFv2 web ACL ARN")
     """Associate this WAFv2 web ACL with the stage; null means none (a web ACL costs even when idle)."""
     execution_logging: bool = False
-    """API Gateway execution logs (ERROR level). Needs the account-wide API Gateway CloudWatch Logs role to
-    exist already; access logs are always on."""
+    """API Gateway execution logs (ERROR level), in a log group API Gateway creates itself: not encrypted with
+    the stack's key, never expiring, not deleted with the stack. Access logs are always on (encrypted)."""
     access_log_retention_days: int = constrained(90, minimum=1, maximum=3653)
+    create_account_logging_role: bool = True
+    """Create the role API Gateway writes logs with and set it in the account's API Gateway settings (one
+    setting per account and region, shared by every REST API there; retained when the stack is deleted).
+    Any REST API logging (access logs included) fails without it. False where that setting is managed
+    elsewhere and already exists."""
 
     def problems(self) -> list[str]:
         found = []

@@ -248,7 +248,7 @@ def test_a_pip_failure_fails_the_synth_and_never_tries_docker(tmp_path):
     assert "docker" not in message.lower()
 
 
-def test_asset_hash_follows_sources_and_requirements_not_the_build_machine(tmp_path):
+def test_asset_hash_follows_sources_requirements_and_bytecode(tmp_path, monkeypatch):
     # GIVEN a copy of lambda_src
     source = tmp_path / "src"
     source.mkdir()
@@ -256,15 +256,35 @@ def test_asset_hash_follows_sources_and_requirements_not_the_build_machine(tmp_p
         if path.is_file() and "__pycache__" not in path.parts:
             (source / path.relative_to(LAMBDA_SRC)).parent.mkdir(parents=True, exist_ok=True)
             (source / path.relative_to(LAMBDA_SRC)).write_bytes(path.read_bytes())
-    with_bytecode = LambdaPackageSpec(source_dir=source, architecture="arm64")
+    spec = LambdaPackageSpec(source_dir=source, architecture="arm64")
     without_bytecode = LambdaPackageSpec(source_dir=source, architecture="arm64", compile_bytecode=False)
-    # THEN whether this machine can compile bytecode does not change the hash (nor the published version) ...
-    assert with_bytecode.asset_hash() == without_bytecode.asset_hash()
-    assert with_bytecode.asset_hash() != LambdaPackageSpec(source_dir=source, architecture="x86_64").asset_hash()
-    # ... but any source change does, and so does a requirement change
-    before = with_bytecode.asset_hash()
+    hashes = {}
+    # WHEN the machine has CPython 3.12.1, 3.12.9, or no 3.12 at all
+    for release in ("3.12.1", "3.12.9", None):
+        monkeypatch.setattr(lambda_bundling, "probe_interpreter",
+                            lambda version, release=release: (f"/opt/python{release}", release) if release else None)
+        hashes[release] = spec.asset_hash()
+    # THEN each package with different .pyc bytes (none, or another compiler release) has its own hash
+    assert len(set(hashes.values())) == 3
+    # AND switching bytecode off gives the bytes, and so the hash, of a machine without CPython 3.12
+    assert without_bytecode.asset_hash() == hashes[None]
+    assert spec.asset_hash() != LambdaPackageSpec(source_dir=source, architecture="x86_64").asset_hash()
+    # AND any source change changes it, and so does a requirement change
+    before = spec.asset_hash()
     (source / "handler.py").write_text((source / "handler.py").read_text() + "\n# changed\n")
-    after_source = with_bytecode.asset_hash()
+    after_source = spec.asset_hash()
     (source / "requirements.txt").write_text((source / "requirements.txt").read_text().replace(
         "numpy==", "numpy>="))
-    assert len({before, after_source, with_bytecode.asset_hash()}) == 3
+    assert len({before, after_source, spec.asset_hash()}) == 3
+
+
+def test_the_bytecode_tag_names_the_compiling_release(package):
+    # GIVEN this machine  THEN the tag in the hash is the release that compiled the bundle's .pyc files, or none
+    _, folder = package
+    tag = LambdaPackageSpec(source_dir=LAMBDA_SRC).bytecode_tag
+    if find_interpreter("3.12"):
+        assert re.fullmatch(r"cpython-3\.12\.\d+", tag)
+        assert list(folder.rglob("*.cpython-312.pyc"))
+    else:
+        assert tag == "none"
+        assert not list(folder.rglob("*.pyc"))

@@ -17,6 +17,8 @@ def test_cdk_json_holds_the_defaults_of_the_dataclasses():
     assert (config.architecture, config.memory_mb, config.timeout_s) == ("arm64", 512, 30)
     assert config.provisioned_concurrency == 0 and config.reserved_concurrency is None
     assert config.api.auth == "iam"
+    # AND a fresh account gets the API Gateway logging role access logs need (the stack sets it by default)
+    assert config.api.create_account_logging_role is True
 
 
 def test_cli_overrides_reach_nested_keys():

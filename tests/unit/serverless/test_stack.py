@@ -26,11 +26,13 @@ def alias_ref(template: Template) -> dict:
 
 @pytest.fixture(scope="module")
 def variant() -> Template:
-    """x86_64, provisioned and reserved concurrency, API key with quota, WAF, execution logs, no S3 trigger."""
+    """x86_64, provisioned and reserved concurrency, API key with quota, WAF, execution logs, no S3 trigger,
+    the account's API Gateway logging role left to whoever manages it."""
     return serverless_template(**{
         "architecture": "x86_64", "provisioned_concurrency": 2, "reserved_concurrency": 10,
         "api.auth": "api_key", "api.quota_per_day": 10000, "api.web_acl_arn": WEB_ACL,
-        "api.execution_logging": True, "upload_trigger.enabled": False})
+        "api.execution_logging": True, "upload_trigger.enabled": False,
+        "api.create_account_logging_role": False})
 
 
 def test_function_runs_python_312_on_arm64_with_the_default_size(default_serverless):
@@ -114,6 +116,66 @@ def test_stage_throttles_logs_access_and_traces(default_serverless):
             "DataTraceEnabled": False, "LoggingLevel": "OFF"}.items() <= properties["MethodSettings"][0].items()
     access_log = json.loads(properties["AccessLogSetting"]["Format"])
     assert {"requestId", "status", "integrationLatency", "validationError"} <= set(access_log)
+
+
+def test_the_stage_waits_for_the_account_logging_role(default_serverless):
+    # GIVEN the default config (access logs on, which need the account's API Gateway CloudWatch Logs role)
+    account_id, account = only(default_serverless, "AWS::ApiGateway::Account")
+    role_id = account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
+    role = default_serverless.to_json()["Resources"][role_id]
+    # THEN the account setting names a role API Gateway assumes, with the managed push-to-logs policy only
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [{
+        "Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}}]
+    assert json.dumps(role["Properties"]["ManagedPolicyArns"]).endswith(
+        'service-role/AmazonAPIGatewayPushToCloudWatchLogs"]]}]')
+    # AND both outlive the stack (other APIs in the account and region may log through them)
+    assert account["DeletionPolicy"] == role["DeletionPolicy"] == "Retain"
+    # AND the stage is created only after the account setting exists
+    _, stage = only(default_serverless, "AWS::ApiGateway::Stage")
+    assert account_id in stage["DependsOn"]
+
+
+def test_the_account_logging_role_can_be_left_to_its_owner(variant):
+    variant.resource_count_is("AWS::ApiGateway::Account", 0)
+    assert not variant.find_resources("AWS::IAM::Role", {"Properties": {"AssumeRolePolicyDocument": {
+        "Statement": [Match.object_like({"Principal": {"Service": "apigateway.amazonaws.com"}})]}}})
+    # AND access logs stay on
+    variant.has_resource_properties("AWS::ApiGateway::Stage", {"AccessLogSetting": Match.any_value()})
+
+
+def _log_group_key_statement(template: Template, log_group: dict) -> dict:
+    """The key policy statement letting CloudWatch Logs use the key for ``log_group``."""
+    key_id = log_group["Properties"]["KmsKeyId"]["Fn::GetAtt"][0]
+    statements = template.to_json()["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
+    name = json.dumps(log_group["Properties"]["LogGroupName"]["Fn::Join"][1][0])
+    (statement,) = [s for s in statements if name[1:-1] in json.dumps(s.get("Condition", {}))]
+    return statement
+
+
+@pytest.mark.parametrize("log_group_prefix", ["/aws/apigateway/fraud-detector-serverless/prod/access-",
+                                              "/aws/lambda/fraud-detector-serverless-"])
+def test_log_groups_are_encrypted_with_the_data_key_for_their_own_arn_only(default_serverless, log_group_prefix):
+    # GIVEN the API access log group and the function's log group
+    (log_group,) = [group for group in default_serverless.find_resources("AWS::Logs::LogGroup").values()
+                    if group["Properties"]["LogGroupName"]["Fn::Join"][1][0] == log_group_prefix]
+    # THEN each is encrypted with the stack's data key, its name unique to this stack instance
+    assert log_group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [_data_key_id(default_serverless), "Arn"]}
+    assert log_group["Properties"]["LogGroupName"]["Fn::Join"][1][1] == {
+        "Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
+    # AND the key policy lets the regional CloudWatch Logs principal use the key for that log group's ARN only
+    statement = _log_group_key_statement(default_serverless, log_group)
+    assert statement["Principal"] == {"Service": {"Fn::Join": ["", ["logs.", {"Ref": "AWS::Region"},
+                                                                      ".amazonaws.com"]]}}
+    assert set(statement["Action"]) == {"kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+                                        "kms:Describe*"}
+    arn = statement["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"]["Fn::Join"][1]
+    assert arn[-2:] == [f":log-group:{log_group_prefix}", log_group["Properties"]["LogGroupName"]["Fn::Join"][1][1]]
+    assert "*" not in json.dumps(arn)
+
+
+def _data_key_id(template: Template) -> str:
+    (key_id,) = template.find_resources("AWS::KMS::Key")
+    return key_id
 
 
 def test_api_key_mode_adds_a_usage_plan_with_throttle_and_quota(variant):
