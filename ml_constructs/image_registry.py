@@ -89,7 +89,9 @@ def sklearn_image_uri(scope: Construct, framework_version: str) -> str:
 #: Model Monitor's analyzer image (data and model quality). Facts from the SageMaker Python SDK's
 #: ``sagemaker-core/src/sagemaker/core/image_retriever/image_uri_config/model-monitor.json`` (one
 #: unversioned image per region, repository ``sagemaker-model-monitor-analyzer``; the SDK builds the
-#: URI without a tag). Different accounts from the scikit-learn table: do not merge the two.
+#: URI without a tag). Different accounts from the scikit-learn table: do not merge the two. The SDK lists no
+#: analyzer image in ap-south-2, ap-southeast-4, us-gov-east-1 or us-gov-west-1, which do have scikit-learn
+#: images: ModelMonitor refuses those regions at synth rather than guess an account.
 MODEL_MONITOR_REPOSITORY = "sagemaker-model-monitor-analyzer"
 
 MODEL_MONITOR_REGISTRY_ACCOUNTS: dict[str, str] = {

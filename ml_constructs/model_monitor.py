@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3_assets as s3_assets
@@ -33,7 +32,8 @@ from constructs import Construct
 
 from ml_constructs.alert_topic import AlertTopic
 from ml_constructs.archive import write_content_addressed
-from ml_constructs.image_registry import MODEL_MONITOR_REGISTRY, MODEL_MONITOR_REPOSITORY, model_monitor_image_uri
+from ml_constructs.image_registry import (
+    MODEL_MONITOR_REGISTRY, MODEL_MONITOR_REGISTRY_ACCOUNTS, MODEL_MONITOR_REPOSITORY, model_monitor_image_uri)
 from ml_constructs.model_metadata import ModelMetadata
 from ml_constructs.monitor_alarms import MonitorAlarms, MonitoredSchedules
 from ml_constructs.monitor_baseline import BaselineJobResources, DataQualityBaseline
@@ -82,8 +82,11 @@ class ModelQuality:
     """Binary-classification quality against delayed labels under ``ground_truth_prefix`` of the capture bucket.
 
     Each run judges the 24 hours of inferences that ended ``label_delay`` before it: labels for them have
-    had that long to arrive. ``probability_attribute`` locates the probability in the captured response
-    (index ``0`` of a CSV line); predictions at or above ``probability_threshold`` count as positive.
+    had that long to arrive. ``probability_attribute`` locates the probability in the captured response;
+    the default ``"0"`` is the first column of a ``text/csv`` response, which ``inference.py`` sends when the
+    request says ``Accept: text/csv`` (one probability per line). Its JSON response is not addressed by it:
+    only inferences requested with ``Accept: text/csv`` and one feature row can be labelled. Predictions at or
+    above ``probability_threshold`` count as positive.
     """
 
     schedule: str = DAILY_AT_MIDNIGHT
@@ -113,9 +116,13 @@ def render_preprocessor(feature_names: tuple[str, ...], source: Path = PREPROCES
     return text.replace(PREPROCESSOR_PLACEHOLDER, f"FEATURE_NAMES: tuple = {tuple(feature_names)!r}").encode()
 
 
-def _validate(*, endpoint: RealtimeEndpoint, resources: MonitorResources, data_quality: DataQuality,
+def _validate(*, endpoint: RealtimeEndpoint, region: str, resources: MonitorResources, data_quality: DataQuality,
               model_quality: ModelQuality | None, baseline_timeout: cdk.Duration) -> None:
     problems: list[str] = []
+    if not cdk.Token.is_unresolved(region) and region not in MODEL_MONITOR_REGISTRY_ACCOUNTS:
+        problems.append(f"Model Monitor analyzer images are not published in region {region!r} (the SageMaker "
+                        "Python SDK's model-monitor.json lists none there); deploy the endpoint without Model "
+                        "Monitor in this region, or to one of: " + ", ".join(sorted(MODEL_MONITOR_REGISTRY_ACCOUNTS)))
     if endpoint.data_capture is None:
         problems.append(f"endpoint {endpoint.endpoint_name} has no data capture; Model Monitor analyses captured "
                         "requests, so enable data capture on the endpoint")
@@ -144,7 +151,8 @@ class ModelMonitor(Construct):
 
     Public children: :attr:`role` (runs every job), :attr:`baseline`, :attr:`data_quality_job_definition`,
     :attr:`data_quality_schedule`, :attr:`model_quality_job_definition`, :attr:`model_quality_schedule`,
-    :attr:`alarms`.
+    :attr:`alarms` (a :class:`~ml_constructs.monitor_alarms.MonitorAlarms`: the drift and AUC alarms, their
+    ``metric_*`` helpers and ``add_to_dashboard``).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, endpoint: RealtimeEndpoint,
@@ -154,8 +162,8 @@ class ModelMonitor(Construct):
                  alert_on_failed_runs: bool = True, baseline_timeout: cdk.Duration = cdk.Duration.hours(1),
                  build_dir: Path = DEFAULT_BUILD_DIR) -> None:
         super().__init__(scope, construct_id)
-        _validate(endpoint=endpoint, resources=resources, data_quality=data_quality, model_quality=model_quality,
-                  baseline_timeout=baseline_timeout)
+        _validate(endpoint=endpoint, region=cdk.Stack.of(self).region, resources=resources,
+                  data_quality=data_quality, model_quality=model_quality, baseline_timeout=baseline_timeout)
         capture = endpoint.data_capture
         assert capture is not None
         self.endpoint_name = endpoint.endpoint_name
@@ -364,18 +372,7 @@ class ModelMonitor(Construct):
             cdk.Validations.of(policy).acknowledge(cdk.Acknowledgment(
                 id=f"AwsSolutions-IAM5[Resource::{resource}]", reason=reason))
 
-    # -- metrics and dashboard ------------------------------------------------------------------------------------
-    def metric_feature_drift(self, feature: str) -> cloudwatch.Metric:
-        """``feature_baseline_drift_<feature>`` of the data-quality schedule (Maximum over an hour)."""
-        return self.alarms.metric_feature_drift(feature)
-
-    def metric_model_quality(self, metric_name: str = "auc") -> cloudwatch.Metric:
-        """A model-quality metric (``auc``, ``accuracy``, ``recall``...) of the model-quality schedule."""
-        return self.alarms.metric_model_quality(metric_name)
-
-    def add_to_dashboard(self, dashboard: cloudwatch.Dashboard) -> None:
-        self.alarms.add_to_dashboard(dashboard)
-
+    # -- outputs --------------------------------------------------------------------------------------------------
     def add_outputs(self) -> None:
         """Stack outputs the operator commands need: schedule name, reports and ground-truth locations."""
         cdk.CfnOutput(self, "DataQualityScheduleName", value=self.data_quality_schedule_name)

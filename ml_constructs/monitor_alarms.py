@@ -111,10 +111,12 @@ class MonitorAlarms(Construct):
         return [self.drift_alarm, *([self.auc_alarm] if self.auc_alarm else [])]
 
     def metric_feature_drift(self, feature: str) -> cloudwatch.Metric:
+        """``feature_baseline_drift_<feature>`` of the data-quality schedule (Maximum over an hour)."""
         return metric_feature_drift(endpoint_name=self.schedules.endpoint_name,
                                     schedule_name=self.schedules.data_quality_schedule_name, feature=feature)
 
     def metric_model_quality(self, metric_name: str = "auc") -> cloudwatch.Metric:
+        """A model-quality metric (``auc``, ``accuracy``, ``recall``...) of the model-quality schedule (Minimum)."""
         if not self.schedules.model_quality_schedule_name:
             raise ValueError("model quality is not monitored")
         return metric_model_quality(endpoint_name=self.schedules.endpoint_name,

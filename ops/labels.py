@@ -12,6 +12,9 @@ InvokeEndpoint) equals the row's id::
 
     {"groundTruthData": {"data": "1", "encoding": "CSV"}, "eventMetadata": {"eventId": "<id>"}, "eventVersion": "0"}
 
+Label only inferences sent with one feature row and ``Accept: text/csv``: the model-quality job reads the
+probability from column 0 of the captured CSV response, and a JSON response has no such column.
+
 The file lands under ``<prefix>/yyyy/mm/dd/hh/`` for the hour the labels were collected (now, UTC,
 unless ``--time``); the key ends with a hash of the content, so uploading the same file again in the
 same hour replaces it instead of duplicating labels. The bucket and prefix are the real-time stack's

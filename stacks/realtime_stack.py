@@ -9,6 +9,7 @@ from constructs import Construct
 from ml_constructs.alert_topic import AlertTopic
 from ml_constructs.endpoint_alarms import EndpointAlarms, EndpointAlarmThresholds, EndpointDashboard
 from ml_constructs.endpoint_update_guard import EndpointUpdateGuard, UpdateRemedies
+from ml_constructs.model_monitor import DataQuality, ModelMonitor, ModelQuality, MonitorResources
 from ml_constructs.model_package import ModelPackage
 from ml_constructs.realtime_endpoint import (
     Autoscaling, DataCapture, ProductionVariant, RealtimeEndpoint, pascal_case)
@@ -75,10 +76,6 @@ class RealtimeStack(cdk.Stack):
 
         # Model Monitor (deploy.realtime.monitor): baseline from the training data, schedules, alarms.
         if realtime.monitor.enabled:
-            from ml_constructs.model_monitor import DataQuality, ModelMonitor, ModelQuality, MonitorResources
-            from stacks.config.monitor import require_data_capture
-
-            require_data_capture(realtime)
             monitor, quality = realtime.monitor, realtime.monitor.model_quality
             self.monitor = ModelMonitor(
                 self, "Monitor", endpoint=self.endpoint, artifacts_dir=config.model.artifacts_dir,
@@ -96,7 +93,7 @@ class RealtimeStack(cdk.Stack):
                     ground_truth_prefix=quality.ground_truth_prefix,
                     label_delay=cdk.Duration.hours(quality.label_delay_hours),
                     min_auc=quality.min_auc) if quality.enabled else None)
-            self.monitor.add_to_dashboard(self.dashboard.dashboard)
+            self.monitor.alarms.add_to_dashboard(self.dashboard.dashboard)
             self.monitor.add_outputs()
 
 

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from stacks.config.schema import ConfigError, constrained
+from stacks.config.schema import constrained
 
 #: The schedule forms Model Monitor accepts (CreateMonitoringSchedule's ScheduleExpression): hourly,
 #: daily at an hour, or every N hours from an hour. Minute and day fields are fixed.
@@ -33,8 +32,11 @@ class ModelQualityConfig:
 
     enabled: bool = True
     schedule: str = constrained(DAILY_AT_MIDNIGHT, pattern=MONITOR_CRON_PATTERN, help=MONITOR_CRON_HELP)
-    probability_attribute: str = constrained("0", pattern=r"\S+", help="a CSV index or JSONPath into the response")
-    """Where the fraud probability is in the captured response: index ``0`` of the CSV response line."""
+    probability_attribute: str = constrained("0", pattern=r"\d+",
+                                             help="the column of the probability in the text/csv response")
+    """Column of the fraud probability in the captured ``text/csv`` response (``inference.py`` answers one
+    probability per line, so ``0``). Only inferences requested with ``Accept: text/csv`` can be judged: the JSON
+    response has no column for this to address."""
     probability_threshold: float = constrained(0.5, minimum=0.0, maximum=1.0)
     ground_truth_prefix: str = constrained("monitoring/ground-truth", pattern=S3_PREFIX_PATTERN,
                                            help="an S3 key prefix without leading or trailing slash")
@@ -60,18 +62,18 @@ class MonitorConfig:
     data_quality: DataQualityConfig = field(default_factory=DataQualityConfig)
     model_quality: ModelQualityConfig = field(default_factory=ModelQualityConfig)
 
+    def problems_with_capture(self, capture_enabled: bool) -> list[str]:
+        """Model Monitor reads the endpoint's captured traffic: it cannot be on while capture is off.
 
-def require_data_capture(realtime: Any) -> None:
-    """Model Monitor reads the endpoint's captured traffic: refuse to synthesize a monitor without it.
+        Data capture is a sibling section (``deploy.realtime.data_capture``), so the enclosing
+        ``RealtimeConfig.problems()`` asks this, and the parser reports the answer with every other problem.
+        Paths are relative to ``deploy.realtime``.
+        """
+        if self.enabled and not capture_enabled:
+            return ["monitor.enabled: Model Monitor needs the endpoint's captured requests, but "
+                    "deploy.realtime.data_capture.enabled is false; set deploy.realtime.data_capture.enabled to "
+                    "true or deploy.realtime.monitor.enabled to false"]
+        return []
 
-    ``realtime`` is the parsed ``deploy.realtime`` section (it owns both switches).
-    """
-    if realtime.monitor.enabled and not realtime.data_capture.enabled:
-        raise ConfigError([
-            "deploy.realtime.monitor.enabled: Model Monitor needs the endpoint's captured requests, but "
-            "deploy.realtime.data_capture.enabled is false; set deploy.realtime.data_capture.enabled to true "
-            "or deploy.realtime.monitor.enabled to false"])
 
-
-__all__ = ["DataQualityConfig", "ModelQualityConfig", "MonitorConfig", "require_data_capture",
-           "MONITOR_CRON_PATTERN"]
+__all__ = ["DataQualityConfig", "ModelQualityConfig", "MonitorConfig", "MONITOR_CRON_PATTERN"]

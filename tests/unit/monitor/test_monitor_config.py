@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from stacks.config import ConfigError, config_from_context
-from stacks.config.monitor import MonitorConfig, require_data_capture
+from stacks.config.monitor import MonitorConfig
 from tests.conftest import build_app, cli_context
 
 
@@ -49,14 +49,17 @@ def test_every_bad_value_is_reported_at_once():
     assert any("max_runtime_s" in problem for problem in problems)
 
 
-def test_monitor_without_data_capture_names_both_switches():
-    # GIVEN data capture switched off while the monitor stays on
-    realtime = config(**{"deploy.realtime.data_capture.enabled": False}).realtime
-    # THEN the check refuses, naming both keys and how to resolve it
+def test_monitor_without_data_capture_is_a_config_problem_reported_with_the_others():
+    # GIVEN data capture switched off while the monitor stays on, and an unrelated bad value
     with pytest.raises(ConfigError) as raised:
-        require_data_capture(realtime)
-    message = str(raised.value)
-    assert "deploy.realtime.data_capture.enabled" in message and "deploy.realtime.monitor.enabled" in message
+        config(**{"deploy.realtime.data_capture.enabled": False,
+                  "deploy.realtime.monitor.max_runtime_s": 7200})
+    # THEN parsing the configuration reports both problems at once; the capture one names both keys
+    problems = raised.value.problems
+    assert any("max_runtime_s" in problem for problem in problems)
+    [capture] = [problem for problem in problems if problem.startswith("deploy.realtime.monitor.enabled:")]
+    assert "deploy.realtime.data_capture.enabled is false" in capture
+    assert "deploy.realtime.monitor.enabled to false" in capture
 
 
 def test_the_app_refuses_to_synthesize_a_monitor_without_capture():
@@ -65,10 +68,24 @@ def test_the_app_refuses_to_synthesize_a_monitor_without_capture():
         build_app(overrides={"deploy.realtime.data_capture.enabled": False})
 
 
-def test_capture_off_with_the_monitor_off_is_fine():
+@pytest.mark.parametrize("monitor_enabled, capture_enabled, refused", [
+    (True, True, False), (True, False, True), (False, False, False), (False, True, False)])
+def test_only_a_monitor_without_capture_is_refused(monitor_enabled, capture_enabled, refused):
+    problems = MonitorConfig(enabled=monitor_enabled).problems_with_capture(capture_enabled)
+    assert bool(problems) is refused
+
+
+def test_capture_off_with_the_monitor_off_parses():
     realtime = config(**{"deploy.realtime.data_capture.enabled": False,
                          "deploy.realtime.monitor.enabled": False}).realtime
-    require_data_capture(realtime)
+    assert not realtime.monitor.enabled and not realtime.data_capture.enabled
+
+
+@pytest.mark.parametrize("attribute", ["predictions[0].probability", "$.predictions[0].probability", "-1", ""])
+def test_probability_attribute_must_be_a_csv_column(attribute):
+    # GIVEN a JSONPath or anything but a column index: the JSON response is not supported (see README)
+    with pytest.raises(ConfigError, match="deploy.realtime.monitor.model_quality.probability_attribute"):
+        config(**{"deploy.realtime.monitor.model_quality.probability_attribute": attribute})
 
 
 def test_monitor_switched_off_leaves_no_monitoring_resources():

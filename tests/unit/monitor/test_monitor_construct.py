@@ -8,12 +8,15 @@ import shutil
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
 
-from ml_constructs.image_registry import MODEL_MONITOR_REGISTRY_ACCOUNTS, SKLEARN_REGISTRY_ACCOUNTS
+from ml_constructs.image_registry import (
+    MODEL_MONITOR_REGISTRY_ACCOUNTS, SKLEARN_REGISTRY_ACCOUNTS, model_monitor_image_uri)
 from ml_constructs.model_metadata import ModelArtifactsError, ModelMetadata
 from ml_constructs.model_monitor import DataQuality, ModelQuality, MonitorResources, bounded_name, render_preprocessor
 from ml_constructs.monitor_baseline import baseline_dataset
+from ml_constructs.realtime_endpoint import nag_resource_name
 from tests.conftest import ARTIFACTS_DIR
 from tests.unit.monitor.conftest import monitor_stack
 
@@ -52,6 +55,36 @@ def test_environment_agnostic_stack_maps_every_region(realtime_template):
 def test_unsupported_region_fails_at_synth_naming_it():
     with pytest.raises(ValueError, match=r"Model Monitor analyzer images are not published in region 'xx-nowhere-1'"):
         monitor_stack(region="xx-nowhere-1")
+
+
+@pytest.mark.parametrize("region", sorted(SKLEARN_REGISTRY_ACCOUNTS))
+def test_every_region_serving_the_model_has_a_monitor_image_or_a_clear_refusal(region):
+    # GIVEN a region where the endpoint's scikit-learn image exists, pinned in the stack's environment
+    if region in MODEL_MONITOR_REGISTRY_ACCOUNTS:
+        # THEN the analyzer image resolves to that region's Model Monitor account (a literal, at synth)
+        stack = cdk.Stack(cdk.App(), "Pinned", env=cdk.Environment(region=region))
+        assert model_monitor_image_uri(stack).startswith(f"{MODEL_MONITOR_REGISTRY_ACCOUNTS[region]}.dkr.ecr.{region}.")
+        return
+    # OR, where the SDK lists no analyzer image (ap-south-2, ap-southeast-4, GovCloud), synth stops and says
+    # which region, that the endpoint can go there without Model Monitor, and where Model Monitor runs
+    with pytest.raises(ValueError) as raised:
+        monitor_stack(region=region)
+    message = str(raised.value)
+    assert f"not published in region {region!r}" in message
+    assert "without Model Monitor" in message and "us-east-1" in message
+
+
+def test_a_pinned_unsupported_region_fails_the_real_time_stack_before_anything_is_built():
+    # GIVEN the whole app pinned to a region with a scikit-learn image but no Model Monitor image
+    from tests.conftest import build_app
+
+    region = "ap-south-2"
+    assert region in SKLEARN_REGISTRY_ACCOUNTS and region not in MODEL_MONITOR_REGISTRY_ACCOUNTS
+    # THEN synth stops with the region named (the README says: set deploy.realtime.monitor.enabled=false)
+    with pytest.raises(ValueError, match="not published in region 'ap-south-2'"):
+        build_app(overrides={"deploy.target.region": region, "deploy.target.account": "123456789012",
+                             "deploy.batch.enabled": False, "deploy.serverless.enabled": False,
+                             "deploy.edge.enabled": False})
 
 
 def test_monitor_without_data_capture_is_refused():
@@ -174,3 +207,34 @@ def test_baselining_job_stops_before_the_deploy_gives_up():
 def test_baseline_timeout_beyond_cloudformations_hour_is_refused():
     with pytest.raises(ValueError, match="baseline_timeout must be 15..60 minutes"):
         monitor_stack(baseline_timeout=cdk.Duration.minutes(90))
+
+
+# -- cdk-nag acknowledgements ------------------------------------------------------------------------------------
+def _nag_names(resource) -> list[str]:
+    """Every resource of a statement, written as cdk-nag writes it in an IAM5 finding id."""
+    resources = resource if isinstance(resource, list) else [resource]
+    names = []
+    for item in resources:
+        try:
+            names.append(nag_resource_name(item))
+        except TypeError:  # e.g. the asset bucket's Fn::Sub: cdk-nag's rendering differs, but it holds no "*"
+            names.append(json.dumps(item))
+    return names
+
+
+def test_every_wildcard_acknowledgement_matches_a_wildcard_its_policy_grants():
+    # GIVEN every IAM policy the monitor creates (its own roles and those of the Provider framework)
+    stack, monitor = monitor_stack()
+    policies = [node for node in monitor.node.find_all() if isinstance(node, iam.CfnPolicy)]
+    assert len(policies) == 5
+    for policy in policies:
+        document = stack.resolve(policy.policy_document)
+        wildcards = {name for statement in document["Statement"] for name in _nag_names(statement["Resource"])
+                     if "*" in name}
+        acknowledged = {key.split("::", 1)[1][len("AwsSolutions-IAM5[Resource::"):-1]
+                        for entry in policy.node.metadata if entry.type == cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY
+                        for key in entry.data if "AwsSolutions-IAM5[Resource::" in key}
+        # THEN each acknowledgement names a wildcard resource the policy really grants (none is dead)...
+        assert acknowledged <= wildcards, (policy.node.path, acknowledged - wildcards)
+        # ...and each wildcard it grants has its reason
+        assert wildcards <= acknowledged, (policy.node.path, wildcards - acknowledged)
