@@ -70,23 +70,50 @@ class EndpointState:
 
 
 # -- weights as text ----------------------------------------------------------------------------------------------
-def parse_weights(text: str) -> dict[str, float]:
-    """``v1=0.9,v2=0.1`` (commas or spaces) -> ``{"v1": 0.9, "v2": 0.1}``; refuses malformed or repeated names."""
+def parse_weights(text: str, *, require_traffic: bool = True) -> dict[str, float]:
+    """``v1=0.9,v2=0.1`` (commas or spaces) -> ``{"v1": 0.9, "v2": 0.1}``.
+
+    Refuses, with every problem in one message, what no endpoint could accept: malformed pairs,
+    repeated names, numbers that are not finite or below 0, and all-zero weights. It needs no
+    endpoint, so ``main`` runs it before any AWS call. ``require_traffic=False`` accepts all-zero
+    weights: an endpoint may have served them (invoked only with ``TargetVariant``), so a saved
+    rollback target may hold them.
+    """
     weights: dict[str, float] = {}
+    problems: list[str] = []
     items = [item for item in text.replace(",", " ").split() if item]
     if not items:
         raise TrafficError("no weights given; expected NAME=WEIGHT pairs such as v1=0.9,v2=0.1")
+    seen: set[str] = set()
     for item in items:
         name, separator, value = item.partition("=")
         if not separator or not name or not value:
-            raise TrafficError(f"bad weight {item!r}: expected NAME=WEIGHT, e.g. v1=0.9")
-        if name in weights:
-            raise TrafficError(f"variant {name} is given twice")
+            problems.append(f"bad weight {item!r}: expected NAME=WEIGHT, e.g. v1=0.9")
+            continue
+        if name in seen:
+            problems.append(f"variant {name} is given twice")
+            continue
+        seen.add(name)
         try:
             weights[name] = float(value)
         except ValueError:
-            raise TrafficError(f"weight of {name} is not a number: {value!r}") from None
+            problems.append(f"weight of {name} is not a number: {value!r}")
+    # All-zero is only judged on a complete list: "v1=0,v2=x" is one mistake, not two.
+    problems.extend(weight_problems(weights, require_traffic=require_traffic and not problems))
+    if problems:
+        raise TrafficError("; ".join(problems))
     return weights
+
+
+def weight_problems(weights: dict[str, float], *, require_traffic: bool = True) -> list[str]:
+    """Why these weights cannot be sent to any endpoint (empty when they can)."""
+    problems = []
+    bad = {name: weight for name, weight in weights.items() if not math.isfinite(weight) or weight < 0}
+    if bad:
+        problems.append(f"weights must be finite numbers >= 0; got {format_weights(bad)}")
+    elif require_traffic and weights and sum(weights.values()) <= 0:
+        problems.append("at least one weight must be above 0: all-zero weights would send traffic nowhere")
+    return problems
 
 
 def format_weights(weights: dict[str, float]) -> str:
@@ -172,7 +199,11 @@ class EndpointTraffic:
         tags = self.tags(arn)
         if PREVIOUS_WEIGHTS_TAG not in tags:
             return None
-        return parse_weights(tags[PREVIOUS_WEIGHTS_TAG]), tags.get(PREVIOUS_AT_TAG, "")
+        try:
+            return parse_weights(tags[PREVIOUS_WEIGHTS_TAG], require_traffic=False), tags.get(PREVIOUS_AT_TAG, "")
+        except TrafficError as exc:
+            raise TrafficError(f"the tag {PREVIOUS_WEIGHTS_TAG} on {arn} is not readable weights "
+                               f"({tags[PREVIOUS_WEIGHTS_TAG]!r}): {exc}; use shift instead") from None
 
     # -- commands -----------------------------------------------------------------------------------------------
     def status(self, *, as_json: bool = False) -> dict[str, Any]:
@@ -242,11 +273,9 @@ class EndpointTraffic:
         if missing:
             raise TrafficError(f"give a weight for every variant; missing: {', '.join(missing)} "
                                f"(e.g. --weights {','.join(f'{name}=0.5' for name in names)})")
-        bad = {name: weight for name, weight in weights.items() if not math.isfinite(weight) or weight < 0}
-        if bad:
-            raise TrafficError(f"weights must be finite numbers >= 0; got {format_weights(bad)}")
-        if sum(weights.values()) <= 0:
-            raise TrafficError("at least one weight must be above 0: all-zero weights would send traffic nowhere")
+        problems = weight_problems(weights)  # parse_weights already refused these; shift() may get a dict directly
+        if problems:
+            raise TrafficError("; ".join(problems))
 
     def _apply(self, state: EndpointState, target: dict[str, float]) -> EndpointState:
         from botocore.exceptions import ClientError

@@ -162,14 +162,11 @@ def test_shift_to_the_current_weights_changes_nothing(aws):
 @pytest.mark.parametrize("weights, message", [
     ("v1=0.5,v3=0.5", "has no variant v3; variants: v1, v2"),
     ("v1=1", "give a weight for every variant; missing: v2"),
-    ("v1=-0.5,v2=1", "weights must be finite numbers >= 0; got v1=-0.5"),
-    ("v1=nan,v2=1", "weights must be finite numbers >= 0"),
-    ("v1=0,v2=0", "at least one weight must be above 0"),
 ])
-def test_bad_weights_are_refused_before_any_change(aws, weights, message):
+def test_weights_for_other_variants_are_refused_before_any_change(aws, weights, message):
     # GIVEN a live endpoint (the only call allowed is reading it)
     aws.describe(endpoint())
-    # WHEN shifting to weights that name unknown or missing variants, or are negative, NaN or all zero
+    # WHEN shifting to weights that name unknown variants or miss one
     # THEN the command refuses with the reason, exit 2, and never tags or updates the endpoint
     assert aws.run("shift", "--weights", weights) == traffic.EXIT_REFUSED
     assert message in aws.err.getvalue()
@@ -180,10 +177,36 @@ def test_bad_weights_are_refused_before_any_change(aws, weights, message):
     ("v1=a,v2=1", "weight of v1 is not a number: 'a'"),
     ("v1=1,v1=2", "variant v1 is given twice"),
     (" ", "no weights given"),
+    ("v1=-0.5,v2=1", "weights must be finite numbers >= 0; got v1=-0.5"),
+    ("v1=nan,v2=1", "weights must be finite numbers >= 0; got v1=nan"),
+    ("v1=inf,v2=1", "weights must be finite numbers >= 0; got v1=inf"),
+    ("v1=1e999,v2=1", "weights must be finite numbers >= 0; got v1=inf"),
+    ("v1=0,v2=0", "at least one weight must be above 0"),
 ])
-def test_malformed_weights_are_refused_without_calling_aws(aws, weights, message):
+def test_bad_weights_are_refused_without_calling_aws(aws, weights, message):
+    # GIVEN no AWS call queued: the Stubber raises on any call, and the run checks none is left over
+    # WHEN shifting to malformed, repeated, negative, NaN, infinite or all-zero weights
+    # THEN the command refuses with the reason and exit 2 before reading the endpoint
     assert aws.run("shift", "--weights", weights) == traffic.EXIT_REFUSED
     assert message in aws.err.getvalue()
+    assert "Traceback" not in aws.err.getvalue() and "StubResponseError" not in aws.err.getvalue()
+
+
+def test_every_weight_problem_is_reported_at_once(aws):
+    assert aws.run("shift", "--weights", "v1=-1,v2=x,v2=3,v3") == traffic.EXIT_REFUSED
+    message = aws.err.getvalue()
+    for part in ("bad weight 'v3'", "variant v2 is given twice", "weight of v2 is not a number: 'x'",
+                 "got v1=-1"):
+        assert part in message
+    assert message.count("\n") == 1
+
+
+def test_a_saved_rollback_target_of_all_zero_weights_is_still_readable():
+    # GIVEN an endpoint that once served 0/0 (invoked only with TargetVariant), saved as the rollback target
+    # THEN the tag parses, while the same weights typed by an operator are refused
+    assert traffic.parse_weights("v1=0 v2=0", require_traffic=False) == {"v1": 0.0, "v2": 0.0}
+    with pytest.raises(traffic.TrafficError, match="at least one weight must be above 0"):
+        traffic.parse_weights("v1=0 v2=0")
 
 
 @pytest.mark.parametrize("status", ["Updating", "SystemUpdating", "RollingBack", "Creating"])
@@ -298,6 +321,8 @@ def test_rollback_while_updating_is_refused(aws):
 # -- as a process -------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("argv, code, message", [
     (["shift", "--endpoint", ENDPOINT, "--weights", "v1"], 2, "bad weight 'v1'"),
+    (["shift", "--endpoint", ENDPOINT, "--weights", "v1=nan,v2=1"], 2, "weights must be finite numbers >= 0"),
+    (["shift", "--endpoint", ENDPOINT, "--weights", "v1=-1,v2=1"], 2, "weights must be finite numbers >= 0"),
     (["status", "--endpoint", ENDPOINT], 1, "error: Unable to locate credentials"),
     (["promote", "--endpoint", ENDPOINT], 2, "the following arguments are required: variant"),
 ])
