@@ -173,6 +173,13 @@ def transform_fn(model, request_body, content_type, accept):
     except InputError as error:
         return _response(error.body(), error.status, JSON, {})
     probabilities = predict(model, features)
+    finite = np.isfinite(probabilities)
+    if not finite.all():
+        # Finite but extreme inputs (e.g. 1e308) overflow the model's arithmetic; a NaN score is no answer.
+        row_number = int(np.argmin(finite)) + 1
+        error = InputError("row %d has values too large for the model (its score is not a number); send values "
+                           "within the training data's range" % row_number, "out_of_range", row=row_number)
+        return _response(error.body(), error.status, JSON, {})
     if response_type == CSV:
         payload = format_csv(probabilities)
     else:
@@ -183,7 +190,8 @@ def transform_fn(model, request_body, content_type, accept):
 def predict(model, features):
     """Fraud probability per row (predict_proba's column for metadata's positive_class)."""
     # Inputs are already checked finite, so scikit-learn's own check is redundant work per call.
-    with sklearn.config_context(assume_finite=True):
+    # Overflow on extreme inputs is detected by the caller (non-finite scores become a 400), not warned about.
+    with sklearn.config_context(assume_finite=True), np.errstate(over="ignore", invalid="ignore"):
         return model.estimator.predict_proba(features)[:, model.positive_column]
 
 
@@ -207,8 +215,8 @@ def parse_json(body, n_features):
         raise InputError("request body is empty", "empty_body")
     try:
         document = json.loads(body)
-    except ValueError as error:
-        raise InputError("request body is not valid JSON: %s" % error, "invalid_json")
+    except (ValueError, RecursionError) as error:  # a deeply nested body exhausts the decoder's recursion
+        raise InputError("request body is not valid JSON: %s" % (error or "nested too deeply"), "invalid_json")
     if isinstance(document, dict):
         if "instances" not in document:
             raise InputError('expected {"instances": [[...], ...]}', "missing_instances")

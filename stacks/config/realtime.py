@@ -145,7 +145,7 @@ class RealtimeConfig:
                 found.append(f"variants[{index}].initial_instance_count: {variant.initial_instance_count} is outside "
                              f"autoscaling min_capacity..max_capacity ({self.autoscaling.min_capacity}.."
                              f"{self.autoscaling.max_capacity})")
-        return found + self._guardrail_problems()
+        return found + self._guardrail_problems() + self.monitor.problems_with_capture(self.data_capture.enabled)
 
     def _guardrail_problems(self) -> list[str]:
         guardrails = self.guardrails
