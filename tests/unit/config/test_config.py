@@ -18,12 +18,21 @@ def test_cdk_json_defaults_parse():
 def test_dotted_override_reads_json_values():
     # GIVEN -c deploy.realtime.autoscaling.max_capacity=4 (the CLI passes strings)
     context = {**cli_context(), "deploy.realtime.autoscaling.max_capacity": "4",
-               "deploy.realtime.data_capture.enabled": "false"}
+               "deploy.realtime.data_capture.enabled": "false", "deploy.realtime.monitor.enabled": "false"}
     # WHEN parsed
     config = config_from_context(context)
     # THEN the value is an int and the bool is a bool
     assert config.realtime.autoscaling.max_capacity == 4
     assert config.realtime.data_capture.enabled is False
+
+
+def test_monitor_without_data_capture_names_both_keys():
+    # GIVEN data capture switched off while Model Monitor stays on
+    context = {**cli_context(), "deploy.realtime.data_capture.enabled": "false"}
+    # WHEN parsed  THEN the error names both keys, collected with the other config errors
+    with pytest.raises(ConfigError, match=r"deploy\.realtime\.data_capture\.enabled.*deploy\.realtime\.monitor\.enabled"
+                                          r"|deploy\.realtime\.monitor\.enabled.*deploy\.realtime\.data_capture\.enabled"):
+        config_from_context(context)
 
 
 def test_every_problem_is_reported_once_with_its_path():
