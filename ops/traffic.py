@@ -273,7 +273,7 @@ class EndpointTraffic:
         if missing:
             raise TrafficError(f"give a weight for every variant; missing: {', '.join(missing)} "
                                f"(e.g. --weights {','.join(f'{name}=0.5' for name in names)})")
-        problems = weight_problems(weights)  # parse_weights already refused these; shift() may get a dict directly
+        problems = weight_problems(weights)  # main() refused these already; shift() may be given a dict
         if problems:
             raise TrafficError("; ".join(problems))
 
