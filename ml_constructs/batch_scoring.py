@@ -48,14 +48,26 @@ CSV = "text/csv"
 TRANSFORM_LOG_GROUP = "/aws/sagemaker/TransformJobs"
 #: The rule Step Functions creates to learn when a transform job ends (the ``.sync`` pattern).
 SYNC_EVENTS_RULE = "StepFunctionsGetEventsForSageMakerTransformJobsRule"
-#: API errors worth retrying: throttling, and SageMaker's generic service exception (which carries
-#: ThrottlingException and transient service faults) as named by the optimized integration.
-THROTTLING_ERRORS = ("ThrottlingException", "SageMaker.ThrottlingException", "SageMaker.AmazonSageMakerException")
+#: API errors retried with backoff. The optimized integration reports SageMaker's unmodelled errors, throttling
+#: and ValidationException alike, as one generic name; only its cause (the SDK message, "... (Service:
+#: AmazonSageMaker; Status Code: 400; Error Code: ThrottlingException; ...)") tells them apart, so that name
+#: is retried only with a transient cause. A ValidationException (bad name, model or input) never clears.
+GENERIC_API_ERROR = "SageMaker.AmazonSageMakerException"
+THROTTLING_ERRORS = ("ThrottlingException", "SageMaker.ThrottlingException")
+TRANSIENT_CAUSE_PATTERNS = ("*ThrottlingException*", "*Rate exceeded*", "*Status Code: 5*", "*InternalFailure*",
+                            "*ServiceUnavailable*")
+API_RETRY_MAX_DELAY = cdk.Duration.minutes(10)
 #: Account quota reached (e.g. instances of this type in use by other jobs); it clears as they finish.
 RESOURCE_LIMIT_ERRORS = ("SageMaker.ResourceLimitExceededException", "SageMaker.ResourceLimitExceeded")
+RESOURCE_LIMIT_INTERVAL = cdk.Duration.minutes(5)
+RESOURCE_LIMIT_MAX_ATTEMPTS = 3
 #: A created job that failed to get instances ends FAILED with FailureReason "CapacityError: ...".
 CAPACITY_CAUSE_PATTERNS = ("*CapacityError*", "*InsufficientCapacity*")
 MAX_SINGLE_DIGIT = 9
+#: SageMaker lower-cases job names in their ARNs (``transform-job/<lower-case name>``), and IAM compares ARNs
+#: case-sensitively: a prefix with capitals would never match the job it names. So the prefix is lower case.
+JOB_NAME_PREFIX_PATTERN = re.compile(r"[a-z0-9](-*[a-z0-9])*")
+LOG_GROUP_PREFIX = "/aws/vendedlogs/states/"
 FORMAT_UNSAFE = re.compile(r"['{}\\]")
 
 
@@ -76,13 +88,31 @@ class TransformSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class RetryPolicy:
-    """Exponential backoff for API errors; capacity failures start a new job after a doubling wait."""
+    """Exponential backoff for API errors; capacity failures start a new job after a doubling wait.
+
+    ``max_attempts`` bounds API retries (throttling, 5xx faults, account quota) per run; quota errors get at
+    most 3 of them, starting at 5 minutes.
+    """
 
     max_attempts: int = 4
     interval: cdk.Duration = cdk.Duration.seconds(30)
     backoff_rate: float = 2.0
     capacity_retries: int = 2
     capacity_wait: cdk.Duration = cdk.Duration.minutes(15)
+
+    def api_waits(self) -> list[int]:
+        """Seconds to wait before each API retry: interval * backoff_rate ** n, capped at 10 minutes."""
+        return _backoff(self.interval, self.backoff_rate, self.max_attempts, cap=API_RETRY_MAX_DELAY)
+
+    def resource_limit_waits(self) -> list[int]:
+        """Seconds to wait before each retry after a quota error: 5 minutes, then backing off."""
+        attempts = min(self.max_attempts, RESOURCE_LIMIT_MAX_ATTEMPTS)
+        return _backoff(RESOURCE_LIMIT_INTERVAL, self.backoff_rate, attempts)
+
+
+def _backoff(interval: cdk.Duration, rate: float, attempts: int, cap: cdk.Duration | None = None) -> list[int]:
+    waits = [int(interval.to_seconds() * rate ** attempt) for attempt in range(attempts)]
+    return [min(wait, int(cap.to_seconds())) for wait in waits] if cap else waits
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,10 +156,10 @@ def data_processing(id_column: int | None, n_features: int) -> dict[str, str]:
 def _validate(*, package: ModelPackage, job_name_prefix: str, transform: TransformSettings, retry: RetryPolicy,
               storage: ScoringStorage, execution_timeout: cdk.Duration) -> None:
     problems: list[str] = []
-    if len(job_name_prefix) > MAX_JOB_NAME_PREFIX_LENGTH or not re.fullmatch(
-            r"[a-zA-Z0-9](-*[a-zA-Z0-9])*", job_name_prefix):
-        problems.append(f"job_name_prefix {job_name_prefix!r} must be letters, digits and hyphens, at most "
-                        f"{MAX_JOB_NAME_PREFIX_LENGTH} characters (the job name holds 63 with the execution name)")
+    if len(job_name_prefix) > MAX_JOB_NAME_PREFIX_LENGTH or not JOB_NAME_PREFIX_PATTERN.fullmatch(job_name_prefix):
+        problems.append(f"job_name_prefix {job_name_prefix!r} must be lower-case letters, digits and hyphens, at "
+                        f"most {MAX_JOB_NAME_PREFIX_LENGTH} characters (the job name holds 63 with the execution "
+                        "name; SageMaker lower-cases job ARNs, which the role's policy must match)")
     if not 1 <= transform.instance_count <= 100:
         problems.append(f"instance_count must be 1..100, got {transform.instance_count}")
     if not 1 <= transform.max_payload_mb <= 100:
@@ -157,6 +187,15 @@ class BatchScoring(Construct):
     defaults are ``storage.default_input_uri`` and the UTC date the execution started. Failures publish to
     ``alert_topic`` with the execution and the reason, write a FAILED manifest and fail the execution.
     Input objects are only ever read.
+
+    The execution name becomes part of the transform job name (``<prefix>-<execution name>-<attempt><retry>``),
+    so callers of StartExecution must name executions with letters, digits and hyphens only (no ``_``, not
+    starting or ending with a hyphen) and at most 36 characters; a UUID (Scheduler, console default) or
+    ``ops.batch``'s ``manual-<date>-<hex>`` qualifies. Any other name fails the run at CreateTransformJob
+    with a ValidationException, which is reported at once (never retried).
+
+    ``storage.data_key`` also encrypts the state machine's log group: its key policy gets a statement letting
+    CloudWatch Logs use it for that one log group, so it must be a key defined in this app, not an imported one.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, package: ModelPackage, storage: ScoringStorage,
@@ -190,8 +229,12 @@ class BatchScoring(Construct):
                              description=f"Starts and watches {job_name_prefix} transform jobs, writes manifests, "
                                          "publishes failures")
         self._grant_state_machine_role()
+        # ALL with execution data puts input URIs, errors and manifests in the log for a year: encrypted with
+        # the data key, readable only by whoever may decrypt with it.
+        log_group_name = LOG_GROUP_PREFIX + (state_machine_name or f"{job_name_prefix}-batch")
+        self._let_logs_use_key(log_group_name)
         self.log_group = logs.LogGroup(
-            self, "Logs", log_group_name=f"/aws/vendedlogs/states/{state_machine_name or job_name_prefix}-batch",
+            self, "Logs", log_group_name=log_group_name, encryption_key=storage.data_key,
             retention=logs.RetentionDays.ONE_YEAR, removal_policy=cdk.RemovalPolicy.RETAIN)
         self.state_machine = sfn.StateMachine(
             self, "StateMachine", state_machine_name=state_machine_name, role=self.role,
@@ -214,9 +257,11 @@ class BatchScoring(Construct):
             },
             "request.$": "$$.Execution.Input",
             "retry": {"attempt": 0, "wait_s": int(self.retry.capacity_wait.to_seconds())},
+            "api_retry": {"count": 0, "wait_s": 0},
         })
         merge_defaults = sfn.Pass(self, "MergeDefaults", parameters={
-            "merged.$": "States.JsonMerge($.defaults, $.request, false)", "retry.$": "$.retry"})
+            "merged.$": "States.JsonMerge($.defaults, $.request, false)", "retry.$": "$.retry",
+            "api_retry.$": "$.api_retry"})
         plan_run = sfn.Pass(self, "PlanRun", comment="Where this run reads and writes", result_path="$.run",
                             parameters={
                                 "input_uri.$": "$.merged.input_uri",
@@ -228,8 +273,10 @@ class BatchScoring(Construct):
                             })
 
         score = self._transform_task()
-        capacity_retryable = sfn.Choice(self, "RetryableFailure?")
-        capacity_error = sfn.Choice(self, "CapacityError?")
+        retryable = sfn.Choice(self, "RetryableFailure?",
+                               comment="Transient API errors and quota: same job again after a backoff; "
+                                       "no capacity: a new job after a longer wait; anything else is reported")
+        wait_to_retry = sfn.Wait(self, "WaitToRetry", time=sfn.WaitTime.seconds_path("$.api_retry.wait_s"))
         wait_for_capacity = sfn.Wait(self, "WaitForCapacity",
                                      time=sfn.WaitTime.seconds_path("$.retry.wait_s"))
         count_attempt = sfn.Pass(self, "CountAttempt", result_path="$.retry", parameters={
@@ -248,19 +295,37 @@ class BatchScoring(Construct):
         write_manifest = self._write_manifest_task("WriteManifest")
         run_succeeded = sfn.Succeed(self, "RunSucceeded", output_path="$.manifest")
 
-        score.add_catch(capacity_retryable, errors=["States.ALL"], result_path="$.error")
+        score.add_catch(retryable, errors=["States.ALL"], result_path="$.error")
         write_manifest.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
         notify_failure.add_catch(build_failed_manifest, errors=["States.ALL"], result_path="$.notify_error")
         write_failed_manifest.add_catch(run_failed, errors=["States.ALL"], result_path="$.manifest_error")
 
-        capacity_retryable.when(
-            sfn.Condition.and_(sfn.Condition.is_present("$.error.Cause"),
-                               sfn.Condition.number_less_than("$.retry.attempt", self.retry.capacity_retries)),
-            capacity_error).otherwise(notify_failure)
-        capacity_error.when(
+        # Choice rules are tried in order: once the first has ruled out a missing Cause, the others may read it.
+        retryable.when(sfn.Condition.is_not_present("$.error.Cause"), notify_failure)
+        api_retries = self.retry.api_waits()
+        if api_retries:
+            transient = sfn.Condition.or_(
+                *(sfn.Condition.string_equals("$.error.Error", name) for name in THROTTLING_ERRORS),
+                sfn.Condition.and_(
+                    sfn.Condition.string_equals("$.error.Error", GENERIC_API_ERROR),
+                    sfn.Condition.or_(*(sfn.Condition.string_matches("$.error.Cause", pattern)
+                                        for pattern in TRANSIENT_CAUSE_PATTERNS))))
+            retryable.when(sfn.Condition.and_(
+                transient, sfn.Condition.number_less_than("$.api_retry.count", len(api_retries))),
+                self._back_off("BackOffApiError", api_retries).next(wait_to_retry))
+            quota_retries = self.retry.resource_limit_waits()
+            retryable.when(sfn.Condition.and_(
+                sfn.Condition.or_(*(sfn.Condition.string_equals("$.error.Error", name)
+                                    for name in RESOURCE_LIMIT_ERRORS)),
+                sfn.Condition.number_less_than("$.api_retry.count", len(quota_retries))),
+                self._back_off("BackOffQuota", quota_retries).next(wait_to_retry))
+            wait_to_retry.next(score)
+        retryable.when(sfn.Condition.and_(
+            sfn.Condition.number_less_than("$.retry.attempt", self.retry.capacity_retries),
             sfn.Condition.or_(*(sfn.Condition.string_matches("$.error.Cause", pattern)
-                                for pattern in CAPACITY_CAUSE_PATTERNS)),
-            wait_for_capacity).otherwise(notify_failure)
+                                for pattern in CAPACITY_CAUSE_PATTERNS))),
+            wait_for_capacity)
+        retryable.otherwise(notify_failure)
         wait_for_capacity.next(count_attempt)
         count_attempt.next(score)
         notify_failure.next(build_failed_manifest).next(write_failed_manifest).next(run_failed)
@@ -268,13 +333,22 @@ class BatchScoring(Construct):
         return (read_request.next(merge_defaults).next(plan_run).next(score)
                 .next(build_manifest).next(write_manifest).next(run_succeeded))
 
+    def _back_off(self, construct_id: str, waits: list[int]) -> sfn.Pass:
+        """Count an API retry and pick its wait from ``waits`` (intrinsics can add, not multiply)."""
+        return sfn.Pass(self, construct_id, result_path="$.api_retry", parameters={
+            "count.$": "States.MathAdd($.api_retry.count, 1)",
+            "wait_s.$": f"States.ArrayGetItem(States.Array({', '.join(map(str, waits))}), $.api_retry.count)",
+        })
+
     def _transform_task(self) -> sfn.CustomState:
         transform = self.transform
         stack = cdk.Stack.of(self)
         parameters: dict = {
-            # Unique per execution, attempt and retry: a rerun or a retry never reuses a job name.
+            # Unique per execution, capacity attempt and API retry: a rerun or a retry never reuses a job name
+            # (SageMaker refuses a name used before, even by a job that failed). API retries are states, not a
+            # Retry field, so that $.api_retry.count numbers each attempt.
             "TransformJobName.$": (f"States.Format('{self.job_name_prefix}-{{}}-{{}}{{}}', $$.Execution.Name, "
-                                   "$.retry.attempt, $$.State.RetryCount)"),
+                                   "$.retry.attempt, $.api_retry.count)"),
             "ModelName": self.model.attr_model_name,
             "BatchStrategy": "MultiRecord",
             "MaxPayloadInMB": transform.max_payload_mb,
@@ -312,13 +386,6 @@ class BatchScoring(Construct):
             "ResultPath": "$.transform",
             "TimeoutSeconds": int(transform.job_timeout.to_seconds()),
         })
-        retry = self.retry
-        if retry.max_attempts:
-            score.add_retry(errors=list(THROTTLING_ERRORS), interval=retry.interval, max_attempts=retry.max_attempts,
-                            backoff_rate=retry.backoff_rate, max_delay=cdk.Duration.minutes(10),
-                            jitter_strategy=sfn.JitterType.FULL)
-            score.add_retry(errors=list(RESOURCE_LIMIT_ERRORS), interval=cdk.Duration.minutes(5),
-                            max_attempts=min(retry.max_attempts, 3), backoff_rate=retry.backoff_rate)
         return score
 
     def _manifest_fields(self, *, status: str) -> dict:
@@ -338,6 +405,7 @@ class BatchScoring(Construct):
             "instance_type": self.transform.instance_type,
             "instance_count": self.transform.instance_count,
             "capacity_attempts.$": "$.retry.attempt",
+            "api_retries.$": "$.api_retry.count",
         }
         if status == "SUCCEEDED":
             fields.update({"transform_job_name.$": "$.transform.job_name", "transform_job_arn.$": "$.transform.job_arn"})
@@ -380,6 +448,20 @@ class BatchScoring(Construct):
         return publish
 
     # -- permissions ------------------------------------------------------------------------------------------------
+    def _let_logs_use_key(self, log_group_name: str) -> None:
+        """Key policy: CloudWatch Logs may use the data key for this log group only (its encryption context)."""
+        stack = cdk.Stack.of(self)
+        log_group_arn = stack.format_arn(service="logs", resource="log-group", resource_name=log_group_name,
+                                         arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+        added = self.storage.data_key.add_to_resource_policy(iam.PolicyStatement(
+            sid="AllowCloudWatchLogsForTheStateMachineLogGroup",
+            actions=["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+            principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")], resources=["*"],
+            conditions={"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}}))
+        if not added.statement_added:
+            raise ValueError("BatchScoring: storage.data_key must be a KMS key defined in this app: its key policy "
+                             "has to let CloudWatch Logs encrypt the state machine's log group")
+
     def _grant_model_role(self) -> None:
         stack = cdk.Stack.of(self)
         role = self.model_role
@@ -413,8 +495,9 @@ class BatchScoring(Construct):
     def _grant_state_machine_role(self) -> None:
         stack = cdk.Stack.of(self)
         role = self.role
+        # Lower case, as SageMaker writes job ARNs (JOB_NAME_PREFIX_PATTERN already insists on it).
         self.transform_job_arn = stack.format_arn(service="sagemaker", resource="transform-job",
-                                                  resource_name=f"{self.job_name_prefix}-*")
+                                                  resource_name=f"{self.job_name_prefix.lower()}-*")
         role.add_to_policy(iam.PolicyStatement(
             actions=["sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob", "sagemaker:StopTransformJob",
                      "sagemaker:AddTags"],  # .sync tags the job it starts

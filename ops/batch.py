@@ -7,6 +7,10 @@
 The state machine ARN comes from the stack's ``StateMachineArn`` output unless given. Predictions land
 under ``predictions/<date>/<model version>/<execution name>/`` of the output bucket, with ``manifest.json``.
 
+Runs are named ``manual-<date>-<8 hex>``: the execution name becomes part of the transform job name, which
+SageMaker limits to letters, digits and hyphens. Whoever calls StartExecution directly must name runs the same
+way (at most 36 characters, no ``_``), or the run fails at CreateTransformJob.
+
 Exit codes: 0 started (or, with --wait, succeeded); 1 the run failed, timed out or was aborted;
 2 invalid arguments; 3 AWS could not be reached or the stack/state machine was not found;
 4 --wait gave up while the run was still going.

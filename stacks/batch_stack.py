@@ -9,11 +9,10 @@ from constructs import Construct
 from ml_constructs.alert_topic import AlertTopic
 from ml_constructs.batch_alarms import BatchAlarms, BatchDashboard
 from ml_constructs.batch_schedule import ScoringSchedule
-from ml_constructs.batch_scoring import (
-    MAX_JOB_NAME_PREFIX_LENGTH, BatchScoring, RetryPolicy, ScoringStorage, TransformSettings)
+from ml_constructs.batch_scoring import BatchScoring, RetryPolicy, ScoringStorage, TransformSettings
 from ml_constructs.model_package import ModelPackage
 from ml_constructs.secure_storage import DataKey, SecureBucket
-from stacks.config import AppConfig, ConfigError
+from stacks.config import AppConfig
 
 
 class BatchStack(cdk.Stack):
@@ -23,11 +22,7 @@ class BatchStack(cdk.Stack):
         super().__init__(scope, construct_id, **kwargs)
         batch = config.batch
         name = f"{config.model.name}-batch"
-        job_name_prefix = batch.job_name_prefix or config.model.name
-        if len(job_name_prefix) > MAX_JOB_NAME_PREFIX_LENGTH:
-            raise ConfigError([f"deploy.batch.job_name_prefix: the model name {config.model.name!r} is too long to "
-                               f"prefix transform job names (max {MAX_JOB_NAME_PREFIX_LENGTH}); set a shorter "
-                               "job_name_prefix"])
+        job_name_prefix = batch.job_name_prefix_for(config.model.name)
 
         self.data_key = DataKey(self, "DataKey", description=f"Encrypts {name} predictions, manifests and alerts")
         self.alerts = AlertTopic(self, "Alerts", encryption_key=self.data_key.key, email=config.alerts.email)

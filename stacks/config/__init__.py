@@ -31,6 +31,10 @@ class AppConfig:
     edge: EdgeConfig = field(default_factory=EdgeConfig)
     serverless: ServerlessConfig = field(default_factory=ServerlessConfig)
 
+    def problems(self) -> list[str]:
+        """Checks spanning sections (each section checks itself), reported with all other mistakes."""
+        return self.batch.problems_with_model(self.model.name)
+
 
 def config_from_context(context: Mapping[str, Any]) -> AppConfig:
     """Build the config from a CDK context mapping (cdk.json plus ``-c`` overrides).

@@ -15,7 +15,8 @@ INSTANCE_TYPE_PATTERN = r"ml\.[a-z0-9]+\.[a-z0-9]+"
 MAX_CONCURRENT_PAYLOAD_MB = 100
 #: Transform job names allow 63 characters: ``<prefix>-<execution name (UUID, 36)>-<attempt><retry>``.
 MAX_JOB_NAME_PREFIX = 23
-JOB_NAME_PREFIX_PATTERN = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,22}"
+#: Lower case: SageMaker lower-cases job names in ARNs, and the IAM policy built from the prefix must match them.
+JOB_NAME_PREFIX_PATTERN = r"[a-z0-9](-*[a-z0-9]){0,22}"
 BUCKET_NAME_PATTERN = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
 KMS_KEY_ARN_PATTERN = r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-zA-Z0-9-]+"
 SCHEDULE_PATTERN = r"(cron|rate)\(.+\)"
@@ -110,8 +111,10 @@ class BatchConfig:
     artifacts_dir: str | None = None
     """Training artifacts of the model to run; null means ``model.artifacts_dir``."""
     job_name_prefix: str | None = constrained(None, pattern=JOB_NAME_PREFIX_PATTERN,
-                                              help=f"letters, digits and hyphens (max {MAX_JOB_NAME_PREFIX})")
-    """Transform job names read ``<prefix>-<execution name>-<attempt><retry>``; null means the model name."""
+                                              help=f"lower-case letters, digits and hyphens (max "
+                                                   f"{MAX_JOB_NAME_PREFIX})")
+    """Transform job names read ``<prefix>-<execution name>-<attempt><retry>``; null means the model name in
+    lower case."""
     execution_timeout_minutes: int = constrained(720, minimum=15, maximum=7 * 24 * 60)
     transform: BatchTransformConfig = field(default_factory=BatchTransformConfig)
     schedule: BatchScheduleConfig = field(default_factory=BatchScheduleConfig)
@@ -123,6 +126,17 @@ class BatchConfig:
             return [f"transform.job_timeout_minutes ({self.transform.job_timeout_minutes}) must be below "
                     f"execution_timeout_minutes ({self.execution_timeout_minutes}) so a stuck job is stopped and "
                     "reported before the execution itself times out"]
+        return []
+
+    def job_name_prefix_for(self, model_name: str) -> str:
+        """The configured prefix, else the model name in lower case (see JOB_NAME_PREFIX_PATTERN)."""
+        return self.job_name_prefix or model_name.lower()
+
+    def problems_with_model(self, model_name: str) -> list[str]:
+        """Checks against ``deploy.model`` (which this section cannot see); paths relative to ``deploy``."""
+        if self.enabled and len(self.job_name_prefix_for(model_name)) > MAX_JOB_NAME_PREFIX:
+            return [f"batch.job_name_prefix: the model name {model_name!r} ({len(model_name)} characters) is too "
+                    f"long to prefix transform job names (max {MAX_JOB_NAME_PREFIX}); set a shorter job_name_prefix"]
         return []
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 import pytest
 
 from stacks.config import ConfigError, config_from_context
-from tests.conftest import build_app, cli_context
-from tests.unit.batch.conftest import only_batch
+from tests.conftest import cli_context
 
 
 def test_defaults_match_the_seed():
@@ -54,9 +53,31 @@ def test_a_job_timeout_longer_than_the_execution_is_refused():
         config_from_context(context)
 
 
-def test_a_model_name_too_long_for_job_names_asks_for_a_prefix():
-    # GIVEN a 30-character model name: "<name>-<36-char execution>-<nn>" would exceed 63 characters
-    overrides = only_batch()
-    overrides["deploy.model.name"] = "fraud-detector-for-card-issuer"
-    with pytest.raises(ConfigError, match="set a shorter job_name_prefix"):
-        build_app(overrides=overrides)
+def test_a_model_name_too_long_for_job_names_asks_for_a_prefix_with_the_other_mistakes():
+    # GIVEN a 30-character model name ("<name>-<36-char execution>-<nn>" would exceed 63) and another mistake
+    context = {**cli_context(), "deploy.model.name": "fraud-detector-for-card-issuer",
+               "deploy.batch.schedule.time_zone": "Mars/Olympus"}
+    # WHEN the config is read  THEN both are reported together, the first with its key path
+    with pytest.raises(ConfigError) as raised:
+        config_from_context(context)
+    assert len(raised.value.problems) == 2, raised.value.problems
+    assert raised.value.problems[-1].startswith(
+        "deploy.batch.job_name_prefix: the model name 'fraud-detector-for-card-issuer' (30 characters) is too long")
+    assert "set a shorter job_name_prefix" in raised.value.problems[-1]
+
+
+def test_a_long_model_name_is_fine_with_a_prefix_or_without_the_batch_stack():
+    long_name = {**cli_context(), "deploy.model.name": "fraud-detector-for-card-issuer"}
+    assert config_from_context({**long_name, "deploy.batch.job_name_prefix": "fd"}).batch.job_name_prefix == "fd"
+    assert not config_from_context({**long_name, "deploy.batch.enabled": False}).batch.enabled
+
+
+def test_the_default_prefix_is_the_model_name_in_lower_case():
+    batch = config_from_context(cli_context()).batch
+    assert batch.job_name_prefix_for("Fraud-Detector") == "fraud-detector"
+
+
+def test_a_prefix_with_capitals_is_refused():
+    # SageMaker lower-cases job ARNs: a policy built from "FD-*" would never match the job "FD-..." it starts.
+    with pytest.raises(ConfigError, match="deploy.batch.job_name_prefix: 'FD'"):
+        config_from_context({**cli_context(), "deploy.batch.job_name_prefix": "FD"})

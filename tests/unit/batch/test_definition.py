@@ -5,6 +5,7 @@ import json
 import re
 
 from tests.conftest import ARTIFACTS_DIR
+from tests.unit.batch.conftest import one, placeholder_render, resources
 
 MODEL_VERSION = json.loads((ARTIFACTS_DIR / "metadata.json").read_text())["model_version"]
 
@@ -19,10 +20,10 @@ def test_task_runs_create_transform_job_with_the_sync_integration(definition):
 
 
 def test_job_name_is_derived_from_the_execution_attempt_and_retry(definition):
-    # THEN the name is never a constant: execution name, capacity attempt and retry count all take part
+    # THEN the name is never a constant: execution name, capacity attempt and API retry count all take part
     expression = definition["States"]["ScoreRows"]["Parameters"]["TransformJobName.$"]
     assert expression == ("States.Format('fraud-detector-{}-{}{}', $$.Execution.Name, $.retry.attempt, "
-                          "$$.State.RetryCount)")
+                          "$.api_retry.count)")
     assert "TransformJobName" not in definition["States"]["ScoreRows"]["Parameters"]
     # AND with a UUID execution name (Scheduler, console) and two one-digit counters it fits 63 characters
     longest = "fraud-detector-" + "x" * 36 + "-99"
@@ -70,16 +71,29 @@ def test_input_and_date_default_to_the_configured_prefix_and_the_execution_start
 
 
 def test_throttling_and_quota_errors_are_retried_with_exponential_backoff(definition):
-    retriers = {tuple(retrier["ErrorEquals"]): retrier for retrier in definition["States"]["ScoreRows"]["Retry"]}
-    throttling = retriers[("ThrottlingException", "SageMaker.ThrottlingException",
-                           "SageMaker.AmazonSageMakerException")]
-    assert (throttling["IntervalSeconds"], throttling["MaxAttempts"], throttling["BackoffRate"]) == (30, 4, 2)
-    assert throttling["JitterStrategy"] == "FULL"
-    quota = retriers[("SageMaker.ResourceLimitExceededException", "SageMaker.ResourceLimitExceeded")]
-    assert quota["BackoffRate"] == 2 and quota["MaxAttempts"] == 3
+    # THEN no Retry field retries blindly: SageMaker.AmazonSageMakerException also carries ValidationException
+    assert "Retry" not in definition["States"]["ScoreRows"]
+    no_cause, transient, quota, capacity = definition["States"]["RetryableFailure?"]["Choices"]
+    assert no_cause == {"Variable": "$.error.Cause", "IsPresent": False, "Next": "NotifyFailure"}
+    # AND the generic error is retried only when its cause is throttling or a service fault, 4 times
+    names, generic = transient["And"][0]["Or"][:2], transient["And"][0]["Or"][2]
+    assert [rule["StringEquals"] for rule in names] == ["ThrottlingException", "SageMaker.ThrottlingException"]
+    assert generic["And"][0] == {"Variable": "$.error.Error", "StringEquals": "SageMaker.AmazonSageMakerException"}
+    assert "*ThrottlingException*" in [rule["StringMatches"] for rule in generic["And"][1]["Or"]]
+    assert "ValidationException" not in json.dumps(transient)
+    assert transient["And"][1] == {"Variable": "$.api_retry.count", "NumericLessThan": 4}
+    assert (transient["Next"], quota["Next"]) == ("BackOffApiError", "BackOffQuota")
+    # AND the waits back off from 30 s (x2), and from 5 min for quota errors, at most 3 times
+    states = definition["States"]
+    assert states["BackOffApiError"]["Parameters"]["wait_s.$"] == (
+        "States.ArrayGetItem(States.Array(30, 60, 120, 240), $.api_retry.count)")
+    assert states["BackOffQuota"]["Parameters"]["wait_s.$"] == (
+        "States.ArrayGetItem(States.Array(300, 600, 1200), $.api_retry.count)")
+    assert quota["And"][1] == {"Variable": "$.api_retry.count", "NumericLessThan": 3}
+    assert states["WaitToRetry"] == {"Type": "Wait", "SecondsPath": "$.api_retry.wait_s", "Next": "ScoreRows"}
     # AND a job that failed for capacity is started again after a doubling wait, at most twice
-    choice = definition["States"]["RetryableFailure?"]["Choices"][0]
-    assert {"Variable": "$.retry.attempt", "NumericLessThan": 2} in choice["And"]
+    assert capacity["Next"] == "WaitForCapacity"
+    assert {"Variable": "$.retry.attempt", "NumericLessThan": 2} in capacity["And"]
     assert definition["States"]["CountAttempt"]["Parameters"]["wait_s.$"] == (
         "States.MathAdd($.retry.wait_s, $.retry.wait_s)")
     assert definition["States"]["ReadRequest"]["Parameters"]["retry"]["wait_s"] == 15 * 60
@@ -120,3 +134,23 @@ def test_state_machine_logs_everything_and_traces(batch_template):
         "StateMachineName": "fraud-detector-batch",
         "TracingConfiguration": {"Enabled": True},
         "LoggingConfiguration": {"Level": "ALL", "IncludeExecutionData": True}})
+
+
+def test_the_log_group_is_named_after_the_state_machine_and_encrypted_with_the_data_key(batch_json):
+    # GIVEN execution data (URIs, errors, manifests) in the log for a year
+    (log_group,) = [resource for logical_id, resource in resources(batch_json, "AWS::Logs::LogGroup").items()
+                    if resource["Properties"].get("LogGroupName", "").startswith("/aws/vendedlogs/states/")]
+    properties = log_group["Properties"]
+    assert properties["LogGroupName"] == "/aws/vendedlogs/states/fraud-detector-batch"
+    assert properties["RetentionInDays"] == 365
+    # THEN it is encrypted with the stack's data key
+    key_id, key = one(batch_json, "AWS::KMS::Key")
+    assert properties["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    # AND the key lets CloudWatch Logs of this region use it for that log group only
+    (statement,) = [statement for statement in key["Properties"]["KeyPolicy"]["Statement"]
+                    if "logs." in placeholder_render(statement["Principal"].get("Service", ""))]
+    assert placeholder_render(statement["Principal"]["Service"]) == "logs.${AWS::Region}.amazonaws.com"
+    assert "kms:Encrypt" in statement["Action"] and "kms:GenerateDataKey*" in statement["Action"]
+    assert placeholder_render(statement["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"]) == (
+        "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+        + properties["LogGroupName"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import re
 
 import botocore.session
 import pytest
@@ -201,10 +202,21 @@ def test_no_region_configured_exits_3(monkeypatch):
 
 
 def test_execution_names_fit_transform_job_names():
+    # GIVEN SageMaker's own constraints on TransformJobName (from the API model)
+    constraints = botocore.session.get_session().get_service_model("sagemaker").operation_model(
+        "CreateTransformJob").input_shape.members["TransformJobName"].metadata
     name = ops_batch.execution_name("2024-05-01")
+    # THEN the job name built from the longest allowed prefix (23), the run name and the suffix is valid
+    job_name = f"{'p' * 23}-{name}-99"
+    assert re.fullmatch(constraints["pattern"], job_name) and len(job_name) <= constraints["max"]
     assert len(name) <= ops_batch.MAX_EXECUTION_NAME
-    assert len(f"fraud-detector-{name}-99") <= 63
     assert ops_batch.execution_name("2024-05-01") != name
+
+
+@pytest.mark.parametrize("token", ["a_b", "x" * 20, "x-"])
+def test_a_name_that_would_break_the_job_name_is_refused(token):
+    with pytest.raises(ops_batch.UsageError, match="letters, digits and hyphens"):
+        ops_batch.execution_name("2024-05-01", token)
 
 
 def test_default_stack_name_follows_the_app_naming(tmp_path):

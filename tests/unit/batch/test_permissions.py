@@ -3,9 +3,17 @@ from __future__ import annotations
 
 import json
 
+import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk.assertions import Template
 
-from tests.unit.batch.conftest import placeholder_render, resources
+from ml_constructs.batch_scoring import BatchScoring, ScoringStorage
+from ml_constructs.model_package import ModelPackage
+from tests.conftest import ARTIFACTS_DIR, build_app
+from tests.unit.batch.conftest import definition_of, only_batch, placeholder_render, resources
 
 
 def statements_of(batch_json: dict, role_prefix: str) -> list[dict]:
@@ -55,6 +63,45 @@ def test_state_machine_role_has_what_the_sync_integration_needs_and_no_more(batc
     assert not {action for action in allowed if action.startswith("sagemaker:") and action not in {
         "sagemaker:createtransformjob", "sagemaker:describetransformjob", "sagemaker:stoptransformjob",
         "sagemaker:addtags", "sagemaker:listtags"}}
+
+
+def test_a_model_name_with_capitals_gives_a_lower_case_prefix_that_matches_job_arns():
+    # GIVEN a model named with capitals (allowed by deploy.model.name) and no job_name_prefix
+    overrides = only_batch()
+    overrides["deploy.model.name"] = "Fraud-Detector"
+    _, stacks = build_app(overrides=overrides)
+    batch_json = Template.from_stack(stacks["batch"]).to_json()
+    # WHEN the role's SageMaker permissions are read
+    allowed = grants(statements_of(batch_json, "ScoringStateMachineRole"))
+    # THEN they name transform jobs in lower case, as SageMaker writes them in ARNs (IAM compares case-sensitively)
+    assert allowed["sagemaker:createtransformjob"] == {
+        "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:transform-job/fraud-detector-*"}
+    # AND the jobs the state machine names start with that same lower-case prefix
+    assert definition_of(batch_json)["States"]["ScoreRows"]["Parameters"]["TransformJobName.$"].startswith(
+        "States.Format('fraud-detector-{}")
+
+
+def scoring_in_scratch_stack(*, job_name_prefix: str = "fd", imported_key: bool = False) -> BatchScoring:
+    stack = cdk.Stack(cdk.App(), "Scratch")
+    key = (kms.Key.from_key_arn(stack, "Key", "arn:aws:kms:eu-west-1:123456789012:key/1111") if imported_key
+           else kms.Key(stack, "Key"))
+    bucket = s3.Bucket(stack, "Bucket")
+    return BatchScoring(stack, "Scoring", package=ModelPackage(stack, "Package", artifacts_dir=str(ARTIFACTS_DIR)),
+                        storage=ScoringStorage(input_bucket=bucket, output_bucket=bucket, data_key=key),
+                        alert_topic=sns.Topic(stack, "Topic"), job_name_prefix=job_name_prefix)
+
+
+def test_the_construct_refuses_a_prefix_its_policy_could_not_match():
+    # GIVEN a job name prefix with capitals passed to the construct directly
+    # WHEN the construct is built  THEN it names the problem instead of granting a policy that never matches
+    with pytest.raises(ValueError, match="job_name_prefix 'Fraud' must be lower-case"):
+        scoring_in_scratch_stack(job_name_prefix="Fraud")
+
+
+def test_an_imported_data_key_is_refused_because_logs_could_not_use_it():
+    # GIVEN a key whose policy this app cannot extend  THEN the construct says so at synth, not at deploy
+    with pytest.raises(ValueError, match="data_key must be a KMS key defined in this app"):
+        scoring_in_scratch_stack(imported_key=True)
 
 
 def test_pass_role_is_limited_to_sagemaker(batch_json):

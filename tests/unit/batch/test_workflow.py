@@ -17,13 +17,17 @@ from moto import mock_aws
 
 from tests.unit.batch.conftest import one
 from tests.unit.batch.workflow import (
-    ACCOUNT, CAPACITY_FAILURE, COMPLETED, REGION, ApiError, FakeTransformJobs, JobFailed, install, render, wait_for)
+    ACCOUNT, CAPACITY_FAILURE, COMPLETED, GENERIC_ERROR, REGION, ApiError, FakeTransformJobs, JobFailed, install,
+    render, sdk_cause, wait_for)
 
 INPUT_BUCKET = "batch-input"
 OUTPUT_BUCKET = "batch-output"
 KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
 MODEL_NAME = "fraud-detector-model-abc"
 UUID_NAME = "4b69cbb7-4050-4cf0-a096-4a0307b92a1a"  # the shape of a Scheduler-started execution's name
+THROTTLED = ApiError(GENERIC_ERROR, sdk_cause("Rate exceeded", "ThrottlingException"))
+INVALID_MODEL = ApiError(GENERIC_ERROR, sdk_cause("Could not find model \"fraud-detector-model-abc\".",
+                                                  "ValidationException"))
 
 
 def substitutions_for(template_json: dict, topic_arn: str) -> dict[str, str]:
@@ -43,14 +47,16 @@ def substitutions_for(template_json: dict, topic_arn: str) -> dict[str, str]:
 
 
 def shorten_timings(definition: dict) -> dict:
-    """Same states and logic; waits and retry intervals cut so a test takes seconds, not hours."""
+    """Same states and logic; waits cut so a test takes seconds, not hours.
+
+    The backoff states still compute their waits (kept in the execution history); only the Wait that would
+    sleep through them is made instant.
+    """
     definition = copy.deepcopy(definition)
     definition["States"]["ReadRequest"]["Parameters"]["retry"]["wait_s"] = 0
-    for retrier in definition["States"]["ScoreRows"]["Retry"]:
-        retrier["IntervalSeconds"] = 1
-        retrier.pop("JitterStrategy", None)
-        retrier.pop("MaxDelaySeconds", None)
-        retrier["BackoffRate"] = 1.0
+    wait = definition["States"]["WaitToRetry"]
+    assert wait.pop("SecondsPath") == "$.api_retry.wait_s"
+    wait["Seconds"] = 0
     return definition
 
 
@@ -74,6 +80,16 @@ class Sandbox:
         body = self.s3.get_object(Bucket=OUTPUT_BUCKET, Key=key)
         assert body["ServerSideEncryption"] == "aws:kms"
         return json.loads(body["Body"].read())
+
+    def states_entered(self, execution_arn: str) -> list[str]:
+        events = self.stepfunctions.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        return [event["stateEnteredEventDetails"]["name"] for event in events if "stateEnteredEventDetails" in event]
+
+    def api_retry_waits(self, execution_arn: str) -> list[int]:
+        """The waits the backoff states chose, in order."""
+        events = self.stepfunctions.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        return [json.loads(event["stateExitedEventDetails"]["output"])["api_retry"]["wait_s"] for event in events
+                if event.get("stateExitedEventDetails", {}).get("name", "").startswith("BackOff")]
 
     def notifications(self) -> list[dict]:
         messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
@@ -161,14 +177,82 @@ def test_reruns_of_the_same_input_never_reuse_a_job_name(sandbox):
     assert sandbox.manifest("2024-05-01", "manual-2024-05-01-bbbbbbbb")["status"] == "SUCCEEDED"
 
 
-def test_throttled_create_is_retried_under_a_new_job_name(sandbox):
-    # GIVEN SageMaker throttles the first CreateTransformJob
-    sandbox.jobs.script = [ApiError("SageMaker.AmazonSageMakerException", "ThrottlingException: Rate exceeded")]
+def test_throttled_create_is_retried_under_a_new_job_name_with_backoff(sandbox):
+    # GIVEN SageMaker throttles the first two CreateTransformJob calls (the generic error, throttling cause)
+    sandbox.jobs.script = [THROTTLED, THROTTLED]
+    # WHEN a run starts
+    description = sandbox.run(UUID_NAME, {"run_date": "2024-05-01"})
+    # THEN the task is retried after 30 s, then 60 s, and the run succeeds, each retry under a name of its own
+    assert description["status"] == "SUCCEEDED", description
+    assert sandbox.jobs.job_names == [f"fraud-detector-{UUID_NAME}-00", f"fraud-detector-{UUID_NAME}-01",
+                                      f"fraud-detector-{UUID_NAME}-02"]
+    assert sandbox.api_retry_waits(description["executionArn"]) == [30, 60]
+    assert sandbox.manifest("2024-05-01", UUID_NAME)["api_retries"] == 2
+    assert sandbox.notifications() == []
+
+
+def test_a_service_fault_is_retried_too(sandbox):
+    # GIVEN a 500 from SageMaker on the first call
+    sandbox.jobs.script = [ApiError(GENERIC_ERROR, sdk_cause("We encountered an internal error.", "InternalFailure",
+                                                             status=500))]
+    # WHEN a run starts  THEN it is retried and succeeds
+    description = sandbox.run(UUID_NAME, {})
+    assert description["status"] == "SUCCEEDED"
+    assert len(sandbox.jobs.requests) == 2
+
+
+def test_a_validation_error_goes_straight_to_the_failure_path(sandbox):
+    # GIVEN SageMaker refuses the request itself (same generic error name as throttling, ValidationException cause)
+    sandbox.jobs.script = [INVALID_MODEL]
+    # WHEN a run starts
+    description = sandbox.run(UUID_NAME, {"run_date": "2024-05-05"})
+    # THEN nothing is retried or waited for: the run is reported and fails at once
+    assert description["status"] == "FAILED"
+    assert len(sandbox.jobs.requests) == 1
+    entered = sandbox.states_entered(description["executionArn"])
+    assert entered[entered.index("RetryableFailure?") + 1] == "NotifyFailure"
+    assert not {"WaitToRetry", "WaitForCapacity"} & set(entered)
+    (notification,) = sandbox.notifications()
+    assert "ValidationException" in json.loads(notification["Message"])["reason"]
+    manifest = sandbox.manifest("2024-05-05", UUID_NAME)
+    assert (manifest["status"], manifest["error"], manifest["api_retries"]) == ("FAILED", GENERIC_ERROR, 0)
+
+
+def test_api_retries_are_bounded_then_the_run_fails_and_notifies(sandbox):
+    # GIVEN SageMaker throttles every call
+    sandbox.jobs.script = [THROTTLED] * 10
     # WHEN a run starts
     description = sandbox.run(UUID_NAME, {})
-    # THEN the task is retried and the run succeeds, the retry under a name of its own
+    # THEN it tries once plus the configured 4 retries (waits capped by the backoff schedule), then fails
+    assert description["status"] == "FAILED"
+    assert len(sandbox.jobs.requests) == 5
+    assert sandbox.api_retry_waits(description["executionArn"]) == [30, 60, 120, 240]
+    (notification,) = sandbox.notifications()
+    assert "ThrottlingException" in json.loads(notification["Message"])["reason"]
+
+
+def test_a_quota_error_is_retried_after_minutes(sandbox):
+    # GIVEN the account's instance quota is in use by other jobs on the first call
+    sandbox.jobs.script = [ApiError("SageMaker.ResourceLimitExceededException", "The account-level service limit "
+                                    "'ml.m5.xlarge for transform job usage' is 4 Instances")]
+    # WHEN a run starts  THEN it waits 5 minutes and tries again under a new name
+    description = sandbox.run(UUID_NAME, {})
     assert description["status"] == "SUCCEEDED"
     assert sandbox.jobs.job_names == [f"fraud-detector-{UUID_NAME}-00", f"fraud-detector-{UUID_NAME}-01"]
+    assert sandbox.api_retry_waits(description["executionArn"]) == [300]
+
+
+@pytest.mark.parametrize("name", ["nightly_2024_05_01", "backfill-2024-05-01-for-the-card-issuer-audit-x"])
+def test_an_execution_name_sagemaker_cannot_use_fails_the_run_at_once(sandbox, name):
+    # GIVEN a StartExecution caller naming the run with "_" (allowed by Step Functions) or beyond 36 characters
+    # WHEN it runs
+    description = sandbox.run(name, {"run_date": "2024-05-06"})
+    # THEN SageMaker refuses the derived job name, and the run is reported at once with that reason
+    assert description["status"] == "FAILED"
+    assert len(sandbox.jobs.requests) == 1
+    (notification,) = sandbox.notifications()
+    assert "transformJobName" in json.loads(notification["Message"])["reason"]
+    assert sandbox.manifest("2024-05-06", name)["status"] == "FAILED"
 
 
 def test_a_job_without_capacity_is_started_again_after_a_wait(sandbox):

@@ -12,6 +12,7 @@ replaced by the names of the moto resources the test creates.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,17 @@ COMPLETED = "completed"
 CREATE_TRANSFORM_JOB = botocore.session.get_session().get_service_model("sagemaker").operation_model(
     "CreateTransformJob").input_shape
 CAPACITY_FAILURE = "CapacityError: Unable to provision requested ML compute capacity. Please retry using a different ML instance type."
+#: How the optimized integration names SageMaker's unmodelled errors; the SDK message in the cause names the code.
+GENERIC_ERROR = "SageMaker.AmazonSageMakerException"
+#: The constraints CreateTransformJob puts on TransformJobName (botocore's validator checks neither).
+JOB_NAME_RULE = CREATE_TRANSFORM_JOB.members["TransformJobName"].metadata["pattern"]
+MAX_JOB_NAME = CREATE_TRANSFORM_JOB.members["TransformJobName"].metadata["max"]
+
+
+def sdk_cause(message: str, code: str, status: int = 400) -> str:
+    """A cause as the Java SDK behind the integration formats it."""
+    return (f"{message} (Service: AmazonSageMaker; Status Code: {status}; Error Code: {code}; "
+            "Request ID: 5d7b1f40-0000-4000-8000-000000000000; Proxy: null)")
 
 
 @dataclass(frozen=True)
@@ -55,7 +67,10 @@ class JobFailed:
 
 @dataclass
 class FakeTransformJobs:
-    """The scripted SageMaker: one outcome per CreateTransformJob call, COMPLETED once the script runs out."""
+    """The scripted SageMaker: one outcome per CreateTransformJob call, COMPLETED once the script runs out.
+
+    A job name SageMaker would refuse is answered with its ValidationException, before the script is consulted.
+    """
     script: list[Any] = field(default_factory=list)
     requests: list[dict] = field(default_factory=list)
 
@@ -64,6 +79,15 @@ class FakeTransformJobs:
         if report.has_errors():
             raise AssertionError(f"invalid CreateTransformJob request: {report.generate_report()}")
         self.requests.append(json.loads(json.dumps(parameters)))
+        name = parameters["TransformJobName"]
+        # The pattern alone does not bound hyphens; the API model's max length of 63 does.
+        broken = [constraint for constraint, ok in (
+            (f"Member must satisfy regular expression pattern: {JOB_NAME_RULE}", re.fullmatch(JOB_NAME_RULE, name)),
+            (f"Member must have length less than or equal to {MAX_JOB_NAME}", len(name) <= MAX_JOB_NAME)) if not ok]
+        if broken:
+            return ApiError(GENERIC_ERROR, sdk_cause(
+                f"1 validation error detected: Value '{name}' at 'transformJobName' failed to satisfy constraint: "
+                f"{broken[0]}", "ValidationException"))
         return self.script.pop(0) if self.script else COMPLETED
 
     @property
