@@ -19,6 +19,27 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ARTIFACTS = REPO_ROOT / "artifacts" / "fraud-detector"
 DEFAULT_CODE = REPO_ROOT / "inference"
 PORT_ENV = "PORT"
+EXIT_USAGE = 2
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be between 1 and 65535, got {port}")
+    return port
+
+
+def _workers(text: str) -> int:
+    try:
+        workers = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if workers < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (one per CPU) or more, got {workers}")
+    return workers
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -30,8 +51,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     source.add_argument("--model-tar", type=Path, help="a model.tar.gz with model files and code/inference.py")
     parser.add_argument("--code-dir", type=Path, default=DEFAULT_CODE, help="what goes into code/ (default: inference/)")
     parser.add_argument("--host", default=server.DEFAULT_HOST)
-    parser.add_argument("--port", type=int, default=int(os.environ.get(PORT_ENV, server.DEFAULT_PORT)))
-    parser.add_argument("--workers", type=int, default=0, help="default: one per CPU, like the container")
+    parser.add_argument("--port", type=_port, default=os.environ.get(PORT_ENV, str(server.DEFAULT_PORT)),
+                        help=f"default: ${PORT_ENV}, else {server.DEFAULT_PORT}")
+    parser.add_argument("--workers", type=_workers, default=0, help="default: one per CPU, like the container")
     return parser.parse_args(argv)
 
 
@@ -52,10 +74,15 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[container.PROGRAM_ENV] = staging.ENTRY_POINT
         os.environ[container.SUBMIT_DIRECTORY_ENV] = str(model_dir / staging.CODE_DIR)
         factory = functools.partial(container.create_app, model_dir=str(model_dir))
-        factory()  # fail here, once, with a readable traceback, rather than in every worker
+        # Fail here, once, rather than in every worker; a model_fn crash keeps its traceback.
+        factory()
         print(f"serving {model_dir} on http://{args.host}:{args.port} (GET /ping, POST /invocations)", flush=True)
         server.GunicornServer(factory, server.ServerOptions(host=args.host, port=args.port,
                                                             workers=args.workers)).run()
+    except (staging.StagingError, container.UserModuleError) as exc:
+        # A wrong path or an unusable entry point: the user's to fix, so one line, not a traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     finally:
         # gunicorn workers are forks that leave through this frame too (SystemExit): only the
         # process that made the directory removes it, or a recycled worker would delete the model.

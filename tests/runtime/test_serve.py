@@ -4,7 +4,10 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import shutil
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -13,7 +16,7 @@ import numpy as np
 import pytest
 
 from serve import container, staging
-from tests.runtime.conftest import ARTIFACTS_DIR, INFERENCE_PATH, expected_probabilities, start_server
+from tests.runtime.conftest import ARTIFACTS_DIR, INFERENCE_PATH, REPO_ROOT, expected_probabilities, start_server
 
 CSV_FOR_CSV = {"Content-Type": "text/csv", "Accept": "text/csv"}
 
@@ -199,6 +202,53 @@ def test_a_model_tar_that_escapes_its_directory_is_refused(tmp_path):
         member.size = len(data)
         archive.addfile(member, io.BytesIO(data))
     # WHEN it is staged THEN extraction is refused and nothing lands outside
-    with pytest.raises(tarfile.TarError):
+    with pytest.raises(staging.StagingError, match="cannot unpack") as refused:
         staging.stage_from_tar(model_tar=tar_path, destination=tmp_path / "model")
+    assert isinstance(refused.value.__cause__, tarfile.TarError)
     assert not (tmp_path / "escaped.txt").exists()
+
+
+def run_serve(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "serve", "--workers", "1", *args], cwd=REPO_ROOT,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model-dir", "no-such-dir"], "error: model directory no-such-dir does not exist"),
+    (["--model-tar", "no-such.tar.gz"], "error: model tar no-such.tar.gz does not exist"),
+    (["--code-dir", "no-such-code"], "missing no-such-code/inference.py"),
+    (["--port", "0"], "argument --port: port must be between 1 and 65535, got 0"),
+    (["--workers", "-1"], "argument --workers: must be 0 (one per CPU) or more, got -1"),
+])
+def test_a_user_mistake_is_one_line_and_exit_2(args, message):
+    # WHEN `python -m serve` is given a path that does not exist or an impossible number
+    result = run_serve(*args)
+    # THEN it says what is wrong on one line of stderr and exits 2, without a traceback
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len([line for line in result.stderr.splitlines() if line.startswith("error:")]) <= 1
+
+
+def test_a_tar_that_is_not_a_tar_is_a_user_mistake(tmp_path):
+    (tmp_path / "model.tar.gz").write_bytes(b"not a tar")
+    result = run_serve("--model-tar", str(tmp_path / "model.tar.gz"))
+    assert result.returncode == 2 and "error: cannot unpack" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_entry_point_the_container_would_refuse_is_a_user_mistake(tmp_path):
+    # GIVEN code/ whose entry point has no transform_fn
+    (tmp_path / "inference.py").write_text("def model_fn(d): return 1\n")
+    result = run_serve("--model-dir", str(ARTIFACTS_DIR), "--code-dir", str(tmp_path))
+    assert result.returncode == 2 and "supports entry points that define transform_fn" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_model_that_crashes_while_loading_keeps_its_traceback(tmp_path):
+    # GIVEN well-formed artifacts whose model.joblib is corrupt: a real failure, not a wrong argument
+    shutil.copy2(ARTIFACTS_DIR / "metadata.json", tmp_path / "metadata.json")
+    (tmp_path / "model.joblib").write_bytes(b"corrupt")
+    result = run_serve("--model-dir", str(tmp_path))
+    # THEN the process fails with the full traceback, for whoever debugs it
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr
