@@ -124,15 +124,32 @@ def _report(result: BuiltVersion) -> str:
     return "\n".join(lines)
 
 
+def _seed(text: str) -> int:
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if seed < 0:  # numpy's default_rng accepts only non-negative seeds
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {seed}")
+    return seed
+
+
+def _out_dir(text: str) -> Path:
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} exists and is not a directory")
+    return path
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m training.build", description=__doc__.split("\n")[0]
     )
     parser.add_argument(
-        "--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})"
+        "--out", type=_out_dir, default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})"
     )
     parser.add_argument(
-        "--seed", type=int, default=DEFAULT_SEED, help=f"data seed (default {DEFAULT_SEED})"
+        "--seed", type=_seed, default=DEFAULT_SEED, help=f"data seed (default {DEFAULT_SEED})"
     )
     return parser.parse_args(argv)
 
