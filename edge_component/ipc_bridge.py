@@ -18,7 +18,9 @@ from awsiot.greengrasscoreipc.model import JsonMessage, PublishMessage
 LOGGER = logging.getLogger("edge.ipc")
 
 
-@dataclass(frozen=True, kw_only=True)
+# No kw_only: dataclass() only accepts it from Python 3.10, and devices may run 3.9 (see requirements.txt).
+# Callers pass the three topics by keyword.
+@dataclass(frozen=True)
 class Topics:
     """Where messages come from and where results and errors go (local pub/sub topics)."""
 
