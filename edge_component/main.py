@@ -93,7 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     LOGGER.info("loaded %s (version %s, %d features, threshold %s)",
                 model_path, predictor.model_version, predictor.n_features, predictor.threshold)
     if args.mode == "standalone":
-        source = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
+        try:
+            source = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
+        except OSError as exc:
+            LOGGER.error("cannot read the input file %s: %s", args.input, exc.strerror or exc)
+            return 2
         with source:
             scored, rejected = score_lines(predictor.handle, source, sys.stdout)
         LOGGER.info("scored %d message(s), rejected %d", scored, rejected)

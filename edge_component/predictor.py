@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +86,10 @@ class FraudPredictor:
             message_id = _message_id(payload)
             row = self._row(payload)
             score = float(self.positive_probability(row)[0])
+            # Finite but extreme float32 features (e.g. 3e38 everywhere) overflow inside the model and give NaN.
+            if not math.isfinite(score):
+                raise MessageError(f"the model returned a non-finite score ({score}) for these features; "
+                                   "values this extreme are outside what it can score")
         except MessageError as exc:
             return self._error(str(exc), message_id)
         except Exception:  # a bug or a runtime failure must not stop the component; log it with its trace

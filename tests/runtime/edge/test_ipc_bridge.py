@@ -11,6 +11,7 @@ import concurrent.futures
 import inspect
 import json
 import threading
+import time
 
 import pytest
 from awsiot.greengrasscoreipc import model
@@ -19,6 +20,8 @@ from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 from tests.runtime.edge.test_predictor import GOOD_FEATURES
 
 TOPICS = {"input": "fraud/in", "output": "fraud/out", "error": "fraud/err"}
+#: Upper bound on a serving loop in a test: past it the loop is ended with the wrong exit code (a failure, not a hang).
+SERVE_FALLBACK_S = 10.0
 
 
 class FakeIpcClient:
@@ -29,11 +32,13 @@ class FakeIpcClient:
         self.published: list[tuple[str, model.PublishMessage]] = []
         self.fail_publish_to = fail_publish_to
         self.closed = False
+        self.subscribed = threading.Event()
 
     def subscribe_to_topic(self, *, topic=None, receive_mode=None, stream_handler=None, on_stream_event=None,
                            on_stream_error=None, on_stream_closed=None):
         self.subscriptions.append({"topic": topic, "receive_mode": receive_mode, "on_stream_event": on_stream_event,
                                    "on_stream_error": on_stream_error, "on_stream_closed": on_stream_closed})
+        self.subscribed.set()
         return model.SubscribeToTopicResponse(), object()
 
     def publish_to_topic(self, *, topic=None, publish_message=None):
@@ -111,6 +116,7 @@ def test_binary_message_is_decoded(bridge_parts):
 
 @pytest.mark.parametrize("event, reason", [
     (json_event({"features": [1, 2]}), "has 2 values"),
+    (json_event({"features": [3e38] * 12}), "non-finite score"),
     (binary_event(b"\x00garbage"), "not valid JSON"),
     (model.SubscriptionResponseMessage(), "neither a JSON nor a binary payload"),
 ])
@@ -168,18 +174,55 @@ def test_stream_error_keeps_the_subscription(bridge_parts):
     assert bridge.counts["stream_errors"] == 1 and not bridge.closed.is_set()
 
 
+def serve_and_trigger(ipc_module, bridge, client, stop, *, action, fallback,
+                      fallback_s: float = SERVE_FALLBACK_S) -> int:
+    """run_until_stopped, with ``action`` run once ``client`` has the subscription (never before it exists).
+
+    ``fallback`` runs after ``fallback_s`` whatever happens (e.g. ``action`` raised in its thread), so a
+    broken test ends with a wrong exit code instead of looping forever (there is no pytest-timeout here).
+    """
+    def trigger():
+        if client.subscribed.wait(fallback_s):
+            action()
+
+    watchdog = threading.Timer(fallback_s, fallback)
+    watchdog.daemon = True
+    threading.Thread(target=trigger, daemon=True).start()
+    watchdog.start()
+    try:
+        return ipc_module.run_until_stopped(bridge, stop, poll_s=0.01)
+    finally:
+        watchdog.cancel()
+
+
 def test_run_until_stopped_exit_codes(ipc_module, predictor):
     # GIVEN a served bridge
     client = FakeIpcClient()
     bridge = ipc_module.IpcBridge(client, predictor.handle, topics=ipc_module.Topics(**TOPICS))
     stop = threading.Event()
     # WHEN the subscription closes  THEN serving ends with 1, so the nucleus restarts the component
-    threading.Timer(0.05, lambda: client.subscriptions[0]["on_stream_closed"]()).start()
-    assert ipc_module.run_until_stopped(bridge, stop, poll_s=0.01) == 1
+    assert serve_and_trigger(ipc_module, bridge, client, stop, fallback=stop.set,
+                             action=lambda: client.subscriptions[0]["on_stream_closed"]()) == 1
     # WHEN instead the component is asked to stop (SIGTERM)  THEN serving ends with 0
-    bridge2 = ipc_module.IpcBridge(FakeIpcClient(), predictor.handle, topics=ipc_module.Topics(**TOPICS))
-    threading.Timer(0.05, stop.set).start()
-    assert ipc_module.run_until_stopped(bridge2, stop, poll_s=0.01) == 0
+    client2 = FakeIpcClient()
+    bridge2 = ipc_module.IpcBridge(client2, predictor.handle, topics=ipc_module.Topics(**TOPICS))
+    assert serve_and_trigger(ipc_module, bridge2, client2, stop, action=stop.set, fallback=bridge2.closed.set) == 0
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_serving_ends_even_if_the_trigger_fails(ipc_module, predictor):
+    # GIVEN a trigger that raises in its thread (what the old fixed-delay timer did when it fired too early)
+    client = FakeIpcClient()
+    bridge = ipc_module.IpcBridge(client, predictor.handle, topics=ipc_module.Topics(**TOPICS))
+    stop = threading.Event()
+
+    def broken():
+        raise IndexError("no subscription yet")
+
+    # WHEN served  THEN the fallback ends the loop (exit 0 from stop) instead of hanging the suite
+    started = time.perf_counter()
+    assert serve_and_trigger(ipc_module, bridge, client, stop, action=broken, fallback=stop.set, fallback_s=0.2) == 0
+    assert time.perf_counter() - started < SERVE_FALLBACK_S
 
 
 class FakeOperation:

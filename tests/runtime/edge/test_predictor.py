@@ -69,6 +69,7 @@ BAD_MESSAGES = {
     "null": (json.dumps({"features": GOOD_FEATURES[:11] + [None]}), '"features"[11] is NoneType'),
     "NaN literal": ('{"features": [NaN' + ", 1" * 11 + "]}", '"features"[0] is not a finite'),
     "float32 overflow": ('{"features": [1' + ", 1" * 10 + ", 1e39]}", '"features"[11] is not a finite'),
+    "finite extremes the model turns into NaN": (json.dumps({"features": [3e38] * 12}), "non-finite score (nan)"),
     "deep nesting": ("[" * 100_000 + "]" * 100_000, "limit is"),
     "oversized": (json.dumps({"features": GOOD_FEATURES, "pad": "x" * 70_000}), "limit is"),
     "deep nesting under the size limit": ('{"features": ' + "[" * 30_000 + "]" * 30_000 + "}", "not valid JSON"),
@@ -122,6 +123,24 @@ def test_unexpected_runtime_failure_is_answered(predictor_module):
     outcome = broken.handle({"id": 7, "features": GOOD_FEATURES})
     assert not outcome.ok and outcome.body == {"error": "internal error while scoring the message",
                                                "model_version": "v1", "id": 7}
+
+
+@pytest.mark.parametrize("score", [float("nan"), float("inf")])
+def test_non_finite_score_is_an_error(predictor_module, score):
+    # GIVEN a predictor whose session returns a non-finite probability, whatever the input
+    odd = predictor_module.FraudPredictor(MODEL_PATH, model_version="v1")
+
+    class NonFiniteSession:
+        def run(self, *args, **kwargs):
+            return [np.array([[score, score]], dtype=np.float32)]
+
+    odd.session = NonFiniteSession()
+    # WHEN a good message arrives  THEN it is answered on the error path, naming the problem, never as a result
+    outcome = odd.handle({"id": 3, "features": GOOD_FEATURES})
+    assert not outcome.ok and outcome.body == {
+        "error": f"the model returned a non-finite score ({score}) for these features; "
+                 "values this extreme are outside what it can score",
+        "model_version": "v1", "id": 3}
 
 
 def _linear_model(path, *, input_name="features", output_name="probabilities", outputs=1, n_features=3):

@@ -53,6 +53,16 @@ def test_missing_model_fails_cleanly():
     assert "cannot load the model" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_missing_input_file_fails_cleanly(tmp_path):
+    # GIVEN an --input file that does not exist
+    missing = tmp_path / "no-such-rows.jsonl"
+    result = run_program("standalone", "--model", str(ARTIFACTS_DIR / "model.onnx"), "--input", str(missing))
+    # THEN the program exits 2 with one line naming the file and the reason, no traceback, no output
+    assert result.returncode == 2, result.stderr
+    assert f"cannot read the input file {missing}: No such file or directory" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
 def test_score_lines_counts_and_skips_blanks(standalone_module, predictor):
     # GIVEN three lines, one blank and one bad
     out = io.StringIO()
