@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets_met": met,
         "conditions": {
             "iterations": args.iterations, "warmup": WARMUP, "distinct_rows": len(rows),
-            "model_version": predictor.model_version, "intra_op_num_threads": 1,
+            "model_version": predictor.model_version, "intra_op_num_threads": predictor.session.get_session_options().intra_op_num_threads,
             "python": platform.python_version(), "onnxruntime": predictor_module.ort.__version__,
             "cpu_count": os.cpu_count(), "machine": platform.machine(),
             "load_average_1m_before": round(load_before, 2), "load_average_1m_after": round(os.getloadavg()[0], 2),
