@@ -9,7 +9,12 @@ carries, so captured data and baseline line up column for column:
 
 * ``text/csv`` requests: one row per line, no header;
 * ``application/json`` requests: ``{"instances": [[...], ...]}``, a bare list of rows, or one flat row;
-* rows that the endpoint itself would refuse (wrong width, non-numeric) are skipped.
+* rows that the endpoint itself would refuse (wrong width, non-numeric) are skipped: a CSV value is a
+  number only in ASCII without ``_`` (``float`` alone would take ``1_0`` and Arabic-Indic digits), a
+  JSON value only as a JSON number, as the endpoint parses them;
+* a malformed capture (invalid base64, not UTF-8, JSON nested past the decoder's recursion limit,
+  fields of unexpected types) is skipped too, never raised: one bad record must not fail the hourly
+  analysis of every other record.
 
 ``FEATURE_NAMES`` is rendered at synth from the model's ``metadata.json``; this file runs inside the
 analyzer container with the standard library only.
@@ -29,10 +34,14 @@ def _log(logger, message):
 
 
 def _text(captured):
+    """The captured body as text, or None when it is not text (bad base64, not UTF-8, not a string)."""
     data = getattr(captured, "data", None) or ""
     if getattr(captured, "encoding", "") == "BASE64":
-        return base64.b64decode(data).decode("utf-8")
-    return data
+        try:
+            return base64.b64decode(data, validate=True).decode("utf-8")
+        except (ValueError, TypeError):  # binascii.Error and UnicodeDecodeError are ValueErrors
+            return None
+    return data if isinstance(data, str) else None
 
 
 def _rows_from_json(text):
@@ -48,16 +57,28 @@ def _rows_from_csv(text):
     return [line.split(",") for line in text.splitlines() if line.strip()]
 
 
-def _record(row, names):
+def _csv_number(raw):
+    if not isinstance(raw, str) or "_" in raw or not raw.isascii():
+        raise ValueError(raw)
+    return float(raw)
+
+
+def _json_number(raw):
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        raise ValueError(raw)
+    return float(raw)  # OverflowError for an integer past float's range: the endpoint refuses it as infinite
+
+
+def _record(row, names, number):
     if not isinstance(row, list) or len(row) != len(names):
         return None
     values = []
     for raw in row:
         try:
-            value = float(raw.strip() if isinstance(raw, str) else raw)
-        except (TypeError, ValueError):
+            value = number(raw)
+        except (ValueError, OverflowError):
             return None
-        if isinstance(raw, bool) or not math.isfinite(value):
+        if not math.isfinite(value):
             return None
         values.append(value)
     return dict(zip(names, values))
@@ -67,15 +88,17 @@ def records(captured_input, names=None):
     """The feature records in one captured request (empty when it holds none the model would accept)."""
     names = tuple(names if names is not None else FEATURE_NAMES)
     text = _text(captured_input)
-    if not text.strip():
+    if text is None or not text.strip():
         return []
-    kind = (getattr(captured_input, "observed_content_type", "") or "").lower()
+    kind = getattr(captured_input, "observed_content_type", "") or ""
+    kind = kind.lower() if isinstance(kind, str) else ""
     looks_json = getattr(captured_input, "encoding", "") == "JSON" or "json" in kind or text.lstrip()[:1] in "[{"
     try:
         rows = _rows_from_json(text) if looks_json else _rows_from_csv(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # a deeply nested body exhausts the JSON decoder's recursion
         return []
-    found = [_record(row, names) for row in rows]
+    number = _json_number if looks_json else _csv_number
+    found = [_record(row, names, number) for row in rows]
     return [record for record in found if record is not None]
 
 

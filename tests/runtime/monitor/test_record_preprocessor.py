@@ -11,6 +11,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ml_constructs.model_metadata import ModelMetadata
 from ml_constructs.model_monitor import render_preprocessor
@@ -83,6 +85,11 @@ def test_base64_captured_body_is_decoded(preprocessor):
     ('{"rows": [[1]]}', "application/json"),
     ("{not json", "application/json"),
     ("", "text/csv"),
+    ("1_0,2,3,4,5,6,7,8,9,10,11,12", "text/csv"),           # float() reads 1_0 as 10; the endpoint refuses it
+    ("\u0663,2,3,4,5,6,7,8,9,10,11,12", "text/csv"),         # an Arabic-Indic 3: not ASCII, refused
+    ('[["1", 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]]', "application/json"),  # a JSON string is not a number
+    ("[[1" + "0" * 400 + ", 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]]", "application/json"),  # past float's range
+    ("[" * 100_000 + "]" * 100_000, "application/json"),    # deeper than the JSON decoder's recursion
 ])
 def test_requests_the_model_refuses_are_skipped(preprocessor, body, content_type):
     encoding = "JSON" if "json" in content_type else "CSV"
@@ -109,3 +116,63 @@ def test_records_line_up_with_the_baseline_columns(preprocessor, metadata):
     record = preprocessor.preprocess_handler(captured(line, content_type="text/csv", encoding="CSV"))[0]
     # THEN the record has exactly the baseline's columns, and in name order they are the baseline's order
     assert sorted(record) == header
+
+
+@pytest.mark.parametrize("data", [
+    base64.b64encode(b"\xff\xfe1,2,3").decode(),   # valid base64 of bytes that are not UTF-8
+    "not base64 at all!",                          # not base64
+    "QUJD=",                                       # bad padding
+    "\u00e9t\u00e9",                                       # non-ASCII text where base64 belongs
+])
+def test_malformed_base64_captures_are_skipped(preprocessor, data):
+    assert preprocessor.preprocess_handler(captured(data, content_type="application/octet-stream",
+                                                    encoding="BASE64")) == []
+
+
+def test_fields_of_unexpected_types_are_skipped(preprocessor):
+    # GIVEN capture records whose fields are not the strings Model Monitor writes
+    for record in (SimpleNamespace(data=b"1,2", encoding="CSV", observed_content_type="text/csv"),
+                   SimpleNamespace(data=["1"], encoding="JSON", observed_content_type=None),
+                   SimpleNamespace(data="1,2", encoding="CSV", observed_content_type=7),
+                   SimpleNamespace()):
+        # THEN each is skipped rather than raised
+        assert preprocessor.records(record) == []
+
+
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=300)
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=14) | st.dictionaries(st.sampled_from(["instances", "rows", "x"]), inner,
+                                                                 max_size=3),
+    max_leaves=40)
+
+
+@st.composite
+def capture_records(draw):
+    """Any capture record: random or JSON-shaped bodies, any of Model Monitor's encodings, any content type."""
+    encoding = draw(st.sampled_from(["CSV", "JSON", "BASE64", "", None]))
+    body = draw(st.one_of(_TEXT, _JSONISH.map(json.dumps),
+                          st.lists(st.lists(st.sampled_from(["1", "2.5", "-0", "1e999", "nan", "1_0", "\u0663", " ",
+                                                             "", "x", "0x1", "1e5"]), min_size=11, max_size=13),
+                                   max_size=4).map(lambda rows: "\n".join(",".join(row) for row in rows))))
+    if encoding == "BASE64":
+        raw = draw(st.one_of(st.just(body.encode()), st.binary(max_size=200)))
+        body = draw(st.sampled_from([base64.b64encode(raw).decode(), body]))
+    content_type = draw(st.sampled_from(["text/csv", "application/json", "application/jsonlines", "", None,
+                                         "application/octet-stream"]))
+    return SimpleNamespace(data=body, encoding=encoding, observed_content_type=content_type, mode="INPUT")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(endpoint_input=capture_records())
+def test_no_capture_record_makes_the_preprocessor_raise(preprocessor, metadata, endpoint_input):
+    # GIVEN any capture record at all
+    record = SimpleNamespace(endpoint_input=endpoint_input, endpoint_output=None, event_metadata=None)
+    # WHEN the analyzer hands it over
+    found = preprocessor.preprocess_handler(record)
+    # THEN it returns (never raises) only complete, finite, named rows
+    assert isinstance(found, list)
+    for row in found:
+        assert list(row) == list(metadata.feature_names)
+        assert all(isinstance(value, float) and value == value and abs(value) != float("inf")
+                   for value in row.values())
