@@ -14,8 +14,11 @@ CloudWatch metrics switched off so an ad-hoc window never moves the drift alarms
 schedule on the copy, waits for the run, reads ``constraint_violations.json`` from the run's output and
 prints it. The one-time schedule and the copied job definition are deleted afterwards unless ``--keep``.
 
-Exit codes: 0 no violations; 1 violations found; 2 invalid arguments or nothing to copy;
-3 the run failed or AWS refused; 4 gave up waiting (the run goes on; clean up with --keep's names).
+Every option is checked before the first AWS call, so a mistake never leaves a schedule behind.
+
+Exit codes: 0 no violations; 1 violations found; 2 invalid arguments, no (or an invalid) AWS region
+or profile, or nothing to copy; 3 the run failed, AWS refused, could not be reached or no credentials
+were found; 4 gave up waiting (the run goes on; clean up with --keep's names).
 """
 from __future__ import annotations
 
@@ -36,6 +39,10 @@ EXIT_FAILED = 3
 EXIT_STILL_RUNNING = 4
 DEFAULT_POLL_SECONDS = 30.0
 DEFAULT_TIMEOUT_MINUTES = 60.0
+#: time.sleep refuses (OverflowError) anything past about 2**63 ns; an hour between polls is already plenty.
+MAX_POLL_SECONDS = 3600.0
+#: A monitoring job stops after at most 86400 s (MonitoringStoppingCondition); two days covers queueing too.
+MAX_TIMEOUT_MINUTES = 2 * 24 * 60.0
 MAX_WINDOW = dt.timedelta(hours=24)
 MAX_NAME = 63
 TERMINAL = {"Completed", "CompletedWithViolations", "Failed", "Stopped"}
@@ -82,14 +89,17 @@ def parse_offset(text: str, now: dt.datetime, *, round_up: bool) -> dt.timedelta
     """``-PT3H`` (or ``PT3H``) / ``-P1D`` back from now, or a UTC time turned into whole hours before ``now``."""
     match = DURATION_PATTERN.fullmatch(text.strip())
     if match and any(match.group(part) for part in ("days", "hours", "minutes")):
-        amount = dt.timedelta(days=int(match["days"] or 0), hours=int(match["hours"] or 0),
-                              minutes=int(match["minutes"] or 0))
+        try:
+            amount = dt.timedelta(days=int(match["days"] or 0), hours=int(match["hours"] or 0),
+                                  minutes=int(match["minutes"] or 0))
+        except (OverflowError, ValueError):  # past timedelta's 999999999 days, or past int's 4300-digit limit
+            raise UsageError(f"{_echo(text)} is too large an offset; a window spans at most 24 hours") from None
         # Offsets count back from now; only an explicit "+" points into the future (and is refused later).
         return amount if match["sign"] == "+" else -amount
     try:
         moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise UsageError(f"{text!r} is neither an ISO 8601 offset such as -PT3H nor a time such as "
+        raise UsageError(f"{_echo(text)} is neither an ISO 8601 offset such as -PT3H nor a time such as "
                          "2025-01-31T10:00Z") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
@@ -97,9 +107,21 @@ def parse_offset(text: str, now: dt.datetime, *, round_up: bool) -> dt.timedelta
     return dt.timedelta(hours=math.ceil(hours) if round_up else math.floor(hours))
 
 
+def _echo(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[:limit - 3] + "...")
+
+
 def parse_window(start: str, end: str, now: dt.datetime) -> Window:
-    window = Window(parse_offset(start, now, round_up=False), parse_offset(end, now, round_up=True))
-    problems = []
+    """The analysis window; every problem with it in one UsageError."""
+    offsets, problems = [], []
+    for text, round_up in ((start, False), (end, True)):
+        try:
+            offsets.append(parse_offset(text, now, round_up=round_up))
+        except UsageError as exc:
+            problems.append(f"--{'end' if round_up else 'start'} {exc}")
+    if problems:
+        raise UsageError("; ".join(problems))
+    window = Window(*offsets)
     if window.end > dt.timedelta(0):
         problems.append(f"--end {end} is in the future; the window must end now or earlier")
     if window.start >= window.end:
@@ -107,6 +129,31 @@ def parse_window(start: str, end: str, now: dt.datetime) -> Window:
     elif window.end - window.start > MAX_WINDOW:
         problems.append(f"the window {window.start_iso}..{window.end_iso} spans more than 24 hours, the most "
                         "one monitoring run analyses")
+    if problems:
+        raise UsageError("; ".join(problems))
+    return window
+
+
+def _positive_number(option: str, value: float, maximum: float) -> list[str]:
+    if not math.isfinite(value) or not 0 < value <= maximum:
+        return [f"{option} {value:g} must be a number above 0 and at most {maximum:g}"]
+    return []
+
+
+def validate(args: argparse.Namespace, now: dt.datetime) -> Window:
+    """Every command-line problem at once, before any AWS call (a late one would strand the one-time schedule)."""
+    problems = []
+    if not ENDPOINT_PATTERN.fullmatch(args.endpoint):
+        problems.append(f"--endpoint {_echo(args.endpoint)} is not an endpoint name")
+    if args.schedule is not None and not ENDPOINT_PATTERN.fullmatch(args.schedule):
+        problems.append(f"--schedule {_echo(args.schedule)} is not a monitoring schedule name")
+    problems += _positive_number("--poll-seconds", args.poll_seconds, MAX_POLL_SECONDS)
+    problems += _positive_number("--timeout-minutes", args.timeout_minutes, MAX_TIMEOUT_MINUTES)
+    window = None
+    try:
+        window = parse_window(args.start, args.end, now)
+    except UsageError as exc:
+        problems.append(str(exc))
     if problems:
         raise UsageError("; ".join(problems))
     return window
@@ -125,6 +172,8 @@ def _call(what: str, function: Callable[..., Any], **kwargs: Any) -> Any:
     except botocore.exceptions.ClientError as exc:
         error = exc.response.get("Error", {})
         raise RunFailed(f"{what} failed: {error.get('Code')}: {error.get('Message')}") from None
+    except botocore.exceptions.NoCredentialsError:
+        raise RunFailed(f"{what}: no AWS credentials found (configure a profile or the AWS_* variables)") from None
     except botocore.exceptions.BotoCoreError as exc:
         raise RunFailed(f"{what}: could not reach AWS: {exc}") from None
 
@@ -230,11 +279,9 @@ def cleanup(sagemaker: Any, schedule: str | None, job_definition: str, err: Text
             print(f"warning: {exc}; delete it yourself", file=err)
 
 
-def run_now(args: argparse.Namespace, *, sagemaker: Any, s3: Any, now: dt.datetime, sleep: Callable[[float], None],
-            clock: Callable[[], float], out: TextIO, err: TextIO) -> int:
-    if not ENDPOINT_PATTERN.fullmatch(args.endpoint):
-        raise UsageError(f"--endpoint {args.endpoint!r} is not an endpoint name")
-    window = parse_window(args.start, args.end, now)
+def run_now(args: argparse.Namespace, *, window: Window, sagemaker: Any, s3: Any, now: dt.datetime,
+            sleep: Callable[[float], None], clock: Callable[[], float], out: TextIO, err: TextIO) -> int:
+    """Copy, run once over ``window`` (already validated), report, clean up; the exit code."""
     source = find_job_definition(sagemaker, args.endpoint, args.schedule)
     name = one_time_name(args.endpoint, now)
     print(f"Checking {args.endpoint} over {window.start_iso}..{window.end_iso} (job definition {source}, "
@@ -304,20 +351,41 @@ def main(argv: Sequence[str] | None = None, *, sagemaker: Any = None, s3: Any = 
         args = _parser().parse_args(_attach_offsets(sys.argv[1:] if argv is None else list(argv)))
     except SystemExit as exc:
         return EXIT_CLEAN if exc.code == 0 else EXIT_USAGE
-    try:
-        if sagemaker is None or s3 is None:
-            import boto3
+    import botocore.exceptions
 
-            sagemaker = sagemaker or boto3.client("sagemaker", region_name=args.region)
-            s3 = s3 or boto3.client("s3", region_name=args.region)
-        return run_now(args, sagemaker=sagemaker, s3=s3, now=now or dt.datetime.now(dt.timezone.utc), sleep=sleep,
-                       clock=clock, out=out, err=err)
+    now = now or dt.datetime.now(dt.timezone.utc)
+    try:
+        window = validate(args, now)
+        if sagemaker is None or s3 is None:
+            sagemaker, s3 = _clients(args.region, sagemaker, s3)
+        return run_now(args, window=window, sagemaker=sagemaker, s3=s3, now=now, sleep=sleep, clock=clock, out=out,
+                       err=err)
     except UsageError as exc:
         print(f"error: {exc}", file=err)
         return EXIT_USAGE
     except RunFailed as exc:
         print(f"error: {exc}", file=err)
         return EXIT_FAILED
+    except botocore.exceptions.NoCredentialsError:  # outside _call, e.g. while reading the report's body
+        print("error: no AWS credentials found (configure a profile or the AWS_* variables)", file=err)
+        return EXIT_FAILED
+    except botocore.exceptions.BotoCoreError as exc:
+        print(f"error: could not reach AWS: {exc}", file=err)
+        return EXIT_FAILED
+
+
+def _clients(region: str | None, sagemaker: Any, s3: Any) -> tuple[Any, Any]:
+    """SageMaker and S3 clients; a missing or malformed region or profile is the caller's to fix (UsageError)."""
+    import boto3
+    import botocore.exceptions
+
+    try:
+        return (sagemaker or boto3.client("sagemaker", region_name=region),
+                s3 or boto3.client("s3", region_name=region))
+    except botocore.exceptions.NoRegionError:
+        raise UsageError("no AWS region configured; pass --region or set AWS_REGION") from None
+    except (botocore.exceptions.InvalidRegionError, botocore.exceptions.ProfileNotFound) as exc:
+        raise UsageError(str(exc)) from None
 
 
 if __name__ == "__main__":

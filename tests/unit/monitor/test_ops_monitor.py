@@ -6,6 +6,7 @@ import io
 import json
 
 import boto3
+import botocore.exceptions
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
@@ -97,6 +98,7 @@ def expect_list(sm_stub, *summaries):
 
 
 def expect_report(sm_stub, s3_stub, body: bytes | None):
+    """DescribeProcessingJob, then (unless ``s3_stub`` is None) the report's GetObject: ``body``, or NoSuchKey."""
     sm_stub.add_response("describe_processing_job", {
         "ProcessingJobName": JOB, "ProcessingJobArn": f"arn:aws:sagemaker:eu-west-1:123456789012:processing-job/{JOB}",
         "ProcessingJobStatus": "Completed", "CreationTime": NOW,
@@ -106,6 +108,8 @@ def expect_report(sm_stub, s3_stub, body: bytes | None):
             "S3Uri": f"{REPORTS}/{ENDPOINT}/{ONE_TIME}/2025/01/31/14", "LocalPath": "/opt/ml/processing/output",
             "S3UploadMode": "EndOfJob"}}]}}, {"ProcessingJobName": JOB})
     key = f"monitoring/reports/data-quality/{ENDPOINT}/{ONE_TIME}/2025/01/31/14/constraint_violations.json"
+    if s3_stub is None:
+        return
     if body is None:
         s3_stub.add_client_error("get_object", "NoSuchKey", "The specified key does not exist.", http_status_code=404,
                                  expected_params={"Bucket": "capture-bucket", "Key": key})
@@ -197,6 +201,8 @@ def test_an_endpoint_without_a_schedule_is_a_user_error(clients):
     ("-PT1H", "-PT3H", "must be before"),
     ("-PT1H", "+PT2H", "in the future"),
     ("yesterday", "-PT0H", "neither an ISO 8601 offset"),
+    ("-PT99999999999999H", "-PT0H", "too large an offset"),           # past timedelta's range
+    ("-P" + "9" * 5000 + "D", "-PT0H", "too large an offset"),         # past int()'s digit limit
 ])
 def test_bad_windows_are_refused_before_any_call(clients, start, end, message):
     sagemaker, _, s3, _ = clients  # no stubbed responses: any AWS call would fail the test
@@ -217,3 +223,88 @@ def test_absolute_times_become_whole_hour_offsets():
 
 def test_one_time_names_fit_sagemakers_limit():
     assert len(ops_monitor.one_time_name("e" * 63, NOW)) <= 63
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--poll-seconds", "0"), ("--poll-seconds", "-5"), ("--poll-seconds", "nan"), ("--poll-seconds", "inf"),
+    ("--poll-seconds", "1e300"),  # time.sleep would raise OverflowError after the schedule exists
+    ("--timeout-minutes", "0"), ("--timeout-minutes", "nan"), ("--timeout-minutes", "1e308"),
+])
+def test_bad_numbers_are_refused_before_any_call(clients, option, value):
+    sagemaker, _, s3, _ = clients  # no stubbed responses: a copied definition or schedule would fail the test
+    # WHEN a numeric option is out of range  THEN exit 2 naming it, with nothing created
+    code, _, err = run(["run-now", "--endpoint", ENDPOINT, "--start", "-PT3H", option, value], sagemaker, s3)
+    assert code == ops_monitor.EXIT_USAGE and f"{option} " in err and "Traceback" not in err
+
+
+def test_every_option_problem_is_reported_at_once(clients):
+    sagemaker, _, s3, _ = clients
+    code, _, err = run(["run-now", "--endpoint", "not an endpoint", "--schedule", "no/such", "--start", "soon",
+                        "--end", "-P" + "9" * 40 + "D", "--poll-seconds", "0", "--timeout-minutes", "-1"],
+                       sagemaker, s3)
+    assert code == ops_monitor.EXIT_USAGE
+    for option in ("--endpoint", "--schedule", "--start", "--end", "--poll-seconds", "--timeout-minutes"):
+        assert option in err, option
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.fixture
+def no_aws_configuration(monkeypatch, tmp_path):
+    """An environment with no region, profile or credentials (and no instance metadata to fall back on)."""
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID",
+                 "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # a session cached by another test would carry a region
+
+
+def run_for_real(argv):
+    out, err = io.StringIO(), io.StringIO()
+    code = ops_monitor.main(argv, now=NOW, sleep=lambda _: None, out=out, err=err)
+    return code, err.getvalue()
+
+
+def test_no_region_is_a_one_line_usage_error(no_aws_configuration):
+    code, err = run_for_real(["run-now", "--endpoint", ENDPOINT, "--start", "-PT3H"])
+    assert code == ops_monitor.EXIT_USAGE
+    assert err == "error: no AWS region configured; pass --region or set AWS_REGION\n"
+
+
+@pytest.mark.parametrize("extra, env, message", [
+    (["--region", "not a region"], {}, "not a region"),
+    (["--region", "eu-west-1"], {"AWS_PROFILE": "no-such-profile"}, "no-such-profile"),
+])
+def test_a_bad_region_or_profile_is_a_usage_error(no_aws_configuration, monkeypatch, extra, env, message):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code, err = run_for_real(["run-now", "--endpoint", ENDPOINT, "--start", "-PT3H", *extra])
+    assert code == ops_monitor.EXIT_USAGE and message in err and len(err.splitlines()) == 1
+
+
+def test_no_credentials_fails_with_one_line(no_aws_configuration):
+    code, err = run_for_real(["run-now", "--endpoint", ENDPOINT, "--start", "-PT3H", "--region", "eu-west-1"])
+    assert code == ops_monitor.EXIT_FAILED
+    assert err == ("error: ListMonitoringSchedules for fraud-detector-realtime: no AWS credentials found "
+                   "(configure a profile or the AWS_* variables)\n")
+
+
+class _UnreachableS3:
+    def get_object(self, **_):
+        raise botocore.exceptions.EndpointConnectionError(endpoint_url="https://s3.eu-west-1.amazonaws.com")
+
+
+def test_a_connection_error_outside_the_wrapped_calls_is_one_line_and_still_cleans_up(clients):
+    sagemaker, sm_stub, _, _ = clients
+    # GIVEN a run that completes, but S3 cannot be reached when the report is read
+    expect_setup(sm_stub)
+    arn = f"arn:aws:sagemaker:eu-west-1:123456789012:processing-job/{JOB}"
+    expect_list(sm_stub, execution("Completed", ProcessingJobArn=arn))
+    expect_report(sm_stub, None, None)
+    expect_cleanup(sm_stub)
+    code, _, err = run(["run-now", "--endpoint", ENDPOINT, "--start", "-PT3H"], sagemaker, _UnreachableS3())
+    # THEN exit 3 with the reason on one line, and the one-time schedule and definition are still deleted
+    assert code == ops_monitor.EXIT_FAILED
+    assert err.splitlines()[-1].startswith("error: could not reach AWS: Could not connect to the endpoint URL")
