@@ -35,7 +35,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence, TextIO
+from typing import Any, Iterable, Iterator, Sequence, TextIO
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -96,12 +96,28 @@ def _pick(header: list[str], wanted: str | None, candidates: Sequence[str], what
     return None
 
 
+def _rows(reader: Any, problems: list[str]) -> Iterator[tuple[int, list[str]]]:
+    """(line number, row) for every row the CSV module can read; a row it refuses becomes a problem."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a field over csv.field_size_limit(), a bare carriage return in a field
+            problems.append(f"line {reader.line_num}: not a CSV row ({exc})")
+            continue
+        # line_num is the row's last physical line, so a quoted value spanning lines doesn't shift later numbers
+        yield reader.line_num, row
+
+
 def parse_labels(text: str, *, path: str = "<labels>", id_column: str | None = None,
                  label_column: str | None = None) -> list[Label]:
     """Read a labels CSV; raise :class:`LabelFileError` listing every problem at once."""
     problems: list[str] = []
-    reader = csv.reader(io.StringIO(text))
-    header = [cell.strip() for cell in next(reader, [])]
+    rows = _rows(csv.reader(io.StringIO(text)), problems)
+    header = [cell.strip() for cell in next(rows, (1, []))[1]]
+    if problems:
+        raise LabelFileError(path, problems)
     if not any(header):
         raise LabelFileError(path, ["the file is empty; it needs a header row and one row per label"])
     id_at = _pick(header, id_column, ID_COLUMNS, "id", problems)
@@ -110,7 +126,7 @@ def parse_labels(text: str, *, path: str = "<labels>", id_column: str | None = N
         raise LabelFileError(path, problems)
     labels: list[Label] = []
     first_seen: dict[str, int] = {}
-    for line_number, row in enumerate(reader, start=2):
+    for line_number, row in rows:
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):

@@ -92,6 +92,12 @@ def test_explicit_time_and_prefix_are_honoured_in_a_dry_run(labels_file):
     ("inference_id,label\n,1\n", ["line 2: empty inference id"]),
     ("inference_id,label\ntxn-1\n", ["line 2: 1 values, the header has 2"]),
     ("inference_id,label\n" + "x" * 65 + ",1\n", ["is not 1..64 printable characters"]),
+    # a field over the csv module's 131072-character limit: reported with its line, later lines still checked
+    ("inference_id,label\ntxn-1,1\n" + "x" * 131_073 + ",1\ntxn-2,maybe\n",
+     ["line 3: not a CSV row (field larger than field limit (131072))", "line 4: label 'maybe'"]),
+    ("x" * 131_073 + ",label\ntxn-1,1\n", ["line 1: not a CSV row (field larger than field limit"]),
+    # a quoted id spanning two lines: the next row keeps its own line number
+    ('inference_id,label\n"txn\n1",1\ntxn-2,maybe\n', ["line 4: label 'maybe'"]),
 ])
 def test_malformed_label_files_are_refused_with_every_problem(labels_file, text, messages):
     code, out, err = run(["format", "--file", labels_file(text)])
