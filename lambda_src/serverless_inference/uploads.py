@@ -4,18 +4,22 @@ Accepted files: CSV (``.csv``; either exactly ``n_features`` numeric columns, or
 feature, in any order, plus optionally an ``id`` column and other ignored columns) and JSON Lines
 (``.jsonl``/``.ndjson``; each line ``{"features": [...], "id": ...}`` or a bare ``[...]``).
 
-Output: ``predictions/<date>/<name>.<model version>.<upload time>.jsonl``, one line per input row
-``{"line", "id"?, "prediction", "confidence", "model_version", "predicted_at"}``. The date and time are the
-upload's (the S3 event time), so a retried event overwrites the same object instead of duplicating it.
+Output: ``predictions/<date>/<name>.<model version>.<upload>.jsonl``, one line per input row
+``{"line", "id"?, "prediction", "confidence", "model_version", "predicted_at"}``. ``<upload>`` names the
+upload: its S3 event time to the millisecond and 12 hex digits of a hash of the object's version id
+(``20260509T101112345Z-1a2b3c4d5e6f``; the event's sequencer stands in on an unversioned bucket). All of
+it comes from the event, never the clock, so a retried event overwrites the same object instead of
+duplicating it, while two uploads of one name, even in the same second, get their own results.
 
-A bad file is copied to ``rejected/<date>/<name>`` with ``<name>.reason.json`` beside it; the original
-is never deleted or rewritten. Nothing is ever written under the input prefix: the function listens
+A bad file is copied to ``rejected/<date>/<upload>/<name>`` with ``<name>.reason.json`` beside it; the
+original is never deleted or rewritten. Nothing is ever written under the input prefix: the function listens
 there, and a write would trigger it again (a loop). Failures that are not the file's fault (S3, the
 model) raise, so the asynchronous invocation is retried and finally sent to the on-failure destination.
 """
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from array import array
@@ -39,6 +43,8 @@ CSV_SUFFIXES = (".csv",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 ID_COLUMN = "id"
 MAX_REASONS = 10
+#: Hex digits of the version-id hash in output names: same-name uploads in one millisecond still differ.
+UPLOAD_TAG_HEX = 12
 #: Rows scored per ONNX call: bounds the float32 batch held in memory at once.
 SCORING_CHUNK_ROWS = 10_000
 
@@ -135,21 +141,32 @@ def _handle_record(record: Mapping[str, Any], *, model: OnnxModel, settings: Upl
     uploaded_at = _event_time(record, now)
     relative = key[len(settings.input_prefix):]
     date = uploaded_at.strftime("%Y-%m-%d")
+    upload = upload_name(uploaded_at, version_id, record["s3"]["object"].get("sequencer"))
     predicted_at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
         parsed = parse_file(relative, _read(s3, bucket, key, version_id, record, settings), model.feature_names)
         body = _prediction_lines(model, parsed, predicted_at)
     except RejectedFile as exc:
-        reason_key = _reject(s3, bucket, key, version_id, settings=settings, date=date, relative=relative,
-                             model=model, now=now, error=exc)
+        reason_key = _reject(s3, bucket, key, version_id, settings=settings, folder=f"{date}/{upload}/",
+                             relative=relative, model=model, now=now, error=exc)
         return FileOutcome(key, "rejected", output_key=reason_key, reason=exc.reason)
-    output_key = (f"{settings.output_prefix}{date}/{relative}.{model.model_version}."
-                  f"{uploaded_at.strftime('%Y%m%dT%H%M%SZ')}.jsonl")
+    output_key = f"{settings.output_prefix}{date}/{relative}.{model.model_version}.{upload}.jsonl"
     rows = len(parsed.lines)
     _put(s3, settings, Bucket=bucket, Key=output_key, Body=body, ContentType="application/x-ndjson",
          Metadata={"model-version": model.model_version, "predicted-at": predicted_at, "source-key": quote(key),
                    "source-version-id": version_id or "null", "rows": str(rows)})
     return FileOutcome(key, "predicted", output_key=output_key, rows=rows)
+
+
+def upload_name(uploaded_at: datetime, version_id: str | None, sequencer: str | None) -> str:
+    """``<event time to the ms>Z-<hash of the version id>``: one name per upload, the same for a retried event.
+
+    The version id is hashed because S3 allows it up to 1024 bytes of opaque text (including ``/``, a
+    key's folder separator); the full id is kept in the output's metadata and the rejection record.
+    """
+    source = version_id if version_id and version_id != "null" else f"sequencer:{sequencer or ''}"
+    tag = hashlib.sha256(source.encode("utf-8")).hexdigest()[:UPLOAD_TAG_HEX]
+    return f"{uploaded_at:%Y%m%dT%H%M%S}{uploaded_at.microsecond // 1000:03d}Z-{tag}"
 
 
 def parse_file(name: str, data: bytes, feature_names: tuple[str, ...]) -> ParsedRows:
@@ -256,6 +273,10 @@ def _numbered_rows(reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]
 
 
 def _number(cell: str) -> float | None:
+    # The real-time endpoint's grammar: float() alone would also read "1_0" as 10 and non-ASCII digits
+    # (Arabic-Indic, full-width) as numbers, which the endpoint refuses.
+    if "_" in cell or not cell.isascii():
+        return None
     try:
         value = float(cell)
     except ValueError:
@@ -301,9 +322,9 @@ def _read(s3: Any, bucket: str, key: str, version_id: str | None, record: Mappin
     return data
 
 
-def _reject(s3: Any, bucket: str, key: str, version_id: str | None, *, settings: UploadSettings, date: str,
+def _reject(s3: Any, bucket: str, key: str, version_id: str | None, *, settings: UploadSettings, folder: str,
             relative: str, model: OnnxModel, now: datetime, error: RejectedFile) -> str:
-    copy_key = f"{settings.rejected_prefix}{date}/{relative}"
+    copy_key = f"{settings.rejected_prefix}{folder}{relative}"
     reason_key = f"{copy_key}.reason.json"
     source = {"Bucket": bucket, "Key": key, **({"VersionId": version_id} if version_id else {})}
     _copy(s3, settings, Bucket=bucket, Key=copy_key, CopySource=source)

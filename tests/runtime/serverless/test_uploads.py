@@ -1,6 +1,7 @@
 """Files uploaded under incoming/ through the Lambda handler: real S3 event shapes, moto's S3, the real model."""
 from __future__ import annotations
 
+import hashlib
 import json
 
 import boto3
@@ -43,6 +44,12 @@ def objects(s3) -> dict[str, list[str]]:
     return found
 
 
+def upload_name(event: dict) -> str:
+    """The ``<upload>`` part of output names for the conftest event (eventTime 2026-05-09T10:11:12.345Z)."""
+    version = event["Records"][0]["s3"]["object"]["versionId"]
+    return f"20260509T101112345Z-{hashlib.sha256(version.encode()).hexdigest()[:12]}"
+
+
 def read_jsonl(s3, key: str) -> list[dict]:
     return [json.loads(line) for line in s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode().splitlines()]
 
@@ -56,7 +63,7 @@ def test_csv_rows_become_predictions_under_a_dated_prefix(s3, invoke, reference_
     # THEN one JSON line per row lands under predictions/<upload date>/, with model version and timestamps
     (outcome,) = result["files"]
     assert outcome["status"] == "predicted"
-    assert outcome["output_key"] == f"predictions/2026-05-09/batch-1.csv.{VERSION}.20260509T101112Z.jsonl"
+    assert outcome["output_key"] == f"predictions/2026-05-09/batch-1.csv.{VERSION}.{upload_name(event)}.jsonl"
     lines = read_jsonl(s3, outcome["output_key"])
     rows = np.loadtxt(SAMPLES / "request.csv", delimiter=",", ndmin=2)
     assert [line["line"] for line in lines] == list(range(1, len(rows) + 1))
@@ -91,6 +98,10 @@ def test_json_lines_are_accepted(s3, invoke):
     ("bad.csv", b"x" * (MAX_FILE_BYTES + 1), f"at most {MAX_FILE_BYTES}"),
     ("bad.csv", ("1," * 11 + "oops\n").encode(), "not a finite float32 number"),
     ("bad.csv", ("1," * 11 + "nan\n").encode(), "not a finite float32 number"),
+    # float() reads these as 10 and 3; the real-time endpoint refuses both, so the upload path does too
+    ("bad.csv", ("1," * 11 + "1_0\n").encode(), "'1_0' is not a finite float32 number"),
+    ("bad.csv", ("1," * 11 + "\u0663\n").encode(), "is not a finite float32 number"),
+    ("bad.csv", ("1," * 11 + "\uff11\n").encode(), "is not a finite float32 number"),  # full-width 1
     ("bad.csv", b"amount,hour_of_day\n1,2\n", "header lacks"),
     ("bad.csv", b"\n\n", "no rows"),
     ("bad.csv", b"\xff\xfe\x00garbage", "not UTF-8"),
@@ -109,10 +120,13 @@ def test_a_bad_file_is_copied_to_rejected_with_its_reason_and_kept(s3, invoke, n
     # THEN the function records the reason under rejected/ next to a copy of the file
     assert outcome["status"] == "rejected"
     assert reason in outcome["reason"]
-    record = json.loads(s3.get_object(Bucket=BUCKET, Key=f"rejected/2026-05-09/{name}.reason.json")["Body"].read())
+    folder = f"rejected/2026-05-09/{upload_name(event)}/"
+    assert outcome["output_key"] == f"{folder}{name}.reason.json"
+    record = json.loads(s3.get_object(Bucket=BUCKET, Key=f"{folder}{name}.reason.json")["Body"].read())
     assert reason in record["reason"]
     assert record["source"] == {"bucket": BUCKET, "key": key, "version_id": original_version}
-    assert s3.get_object(Bucket=BUCKET, Key=f"rejected/2026-05-09/{name}")["Body"].read() == data
+    assert record["copy"] == f"{folder}{name}"
+    assert s3.get_object(Bucket=BUCKET, Key=f"{folder}{name}")["Body"].read() == data
     # AND the original is untouched: same single version, same bytes
     assert objects(s3)[key] == [original_version]
     assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == data
@@ -169,3 +183,44 @@ def test_storage_failures_raise_so_the_event_is_retried(s3, invoke):
     with pytest.raises(Exception, match="NoSuchKey|NoSuchVersion|does not exist|Not Found"):
         invoke(event)
     assert not [key for key in objects(s3) if key.startswith(("predictions/", "rejected/"))]
+
+
+def test_same_name_uploads_in_the_same_second_keep_their_own_results(s3, invoke):
+    # GIVEN one name uploaded twice (good file, then a bad one, then a good one again) with identical event
+    # times (S3 events carry milliseconds; identical ones are the worst case), each upload its own version
+    good = (SAMPLES / "request.csv").read_bytes()
+    events = [upload(s3, "incoming/daily.csv", data) for data in (good, b"1,2\n", good, b"x,y\n")]
+    # WHEN every event is processed
+    outcomes = [invoke(event)["files"][0] for event in events]
+    # THEN each upload has its own output or rejection, and nothing was overwritten
+    keys = [outcome["output_key"] for outcome in outcomes]
+    assert len(set(keys)) == 4
+    assert [outcome["status"] for outcome in outcomes] == ["predicted", "rejected", "predicted", "rejected"]
+    stored = objects(s3)
+    assert all(len(stored[key]) == 1 for key in keys)
+    copies = sorted(key for key in stored if key.startswith("rejected/") and not key.endswith(".reason.json"))
+    assert sorted(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() for key in copies) == [b"1,2\n", b"x,y\n"]
+
+
+def test_a_retried_rejection_overwrites_the_same_record(s3, invoke):
+    # GIVEN a rejected upload whose event is delivered twice
+    event = upload(s3, "incoming/bad.csv", b"1,2\n")
+    first, second = (invoke(event)["files"][0]["output_key"] for _ in range(2))
+    # THEN both deliveries write the same copy and reason keys (the name comes from the event, not the clock)
+    assert first == second
+    assert len([key for key in objects(s3) if key.startswith("rejected/")]) == 2
+
+
+def test_the_upload_name_uses_the_sequencer_when_the_bucket_is_unversioned(handler_module):
+    from serverless_inference.uploads import upload_name
+    from datetime import datetime, timezone
+
+    # GIVEN event times with milliseconds, and events without a version id (unversioned or suspended bucket)
+    at = datetime(2026, 5, 9, 10, 11, 12, 345_000, tzinfo=timezone.utc)
+    unversioned = upload_name(at, None, "0A1B2C3D4E5F678901")
+    # THEN the name carries the milliseconds and differs per sequencer; "null" counts as no version
+    assert unversioned.startswith("20260509T101112345Z-")
+    assert unversioned == upload_name(at, "null", "0A1B2C3D4E5F678901")
+    assert unversioned != upload_name(at, None, "0A1B2C3D4E5F678902")
+    # AND a version id holding a "/" (S3 allows it) never adds a folder to the key
+    assert "/" not in upload_name(at, "3/L4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo", None)
