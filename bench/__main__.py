@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
-    available = sorted(info.name for info in pkgutil.iter_modules([str(Path(__file__).parent))
+    available = sorted(info.name for info in pkgutil.iter_modules([str(Path(__file__).parent)])
                        if not info.name.startswith("_"))
     chosen = argv or available
     unknown = sorted(set(chosen) - set(available))
