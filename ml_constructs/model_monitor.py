@@ -37,7 +37,8 @@ from ml_constructs.image_registry import (
 from ml_constructs.model_metadata import ModelMetadata
 from ml_constructs.monitor_alarms import MonitorAlarms, MonitoredSchedules
 from ml_constructs.monitor_baseline import BaselineJobResources, DataQualityBaseline
-from ml_constructs.realtime_endpoint import RealtimeEndpoint, nag_resource_name
+from ml_constructs.naming import nag_resource_name
+from ml_constructs.realtime_endpoint import RealtimeEndpoint
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PREPROCESSOR_SOURCE = REPO_ROOT / "monitor_preprocessor" / "record_preprocessor.py"

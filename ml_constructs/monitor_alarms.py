@@ -22,7 +22,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from ml_constructs.alert_topic import AlertTopic
-from ml_constructs.realtime_endpoint import pascal_case
+from ml_constructs.naming import pascal_case
 
 DATA_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
 MODEL_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/model-metrics"

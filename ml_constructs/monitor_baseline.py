@@ -29,7 +29,7 @@ from constructs import Construct
 from ml_constructs.archive import write_content_addressed
 from ml_constructs.image_registry import model_monitor_image_uri
 from ml_constructs.model_metadata import ModelArtifactsError, ModelMetadata
-from ml_constructs.realtime_endpoint import nag_resource_name
+from ml_constructs.naming import nag_resource_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HANDLER_CODE_DIR = REPO_ROOT / "monitor_baseline_src"

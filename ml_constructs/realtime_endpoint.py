@@ -18,6 +18,7 @@ from constructs import Construct, IValidation
 
 from ml_constructs.deployment_guardrails import MAX_ROLLBACK_ALARMS, DeploymentGuardrails, FleetBounds
 from ml_constructs.model_package import ModelPackage
+from ml_constructs.naming import nag_resource_name, pascal_case
 from ml_constructs.variant_ownership import VariantOwnership
 
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
@@ -382,22 +383,3 @@ def alarm_window_s(alarm: cloudwatch.IAlarm) -> int | None:
     if isinstance(period, (int, float)) and isinstance(periods, (int, float)):
         return int(period * periods)
     return None
-
-
-def nag_resource_name(resolved: object) -> str:
-    """The way cdk-nag prints a resolved resource in a finding id: ``<Logical.Attr>`` and ``<AWS::Region>``."""
-    if isinstance(resolved, str):
-        return resolved
-    if isinstance(resolved, dict) and "Fn::GetAtt" in resolved:
-        return "<" + ".".join(resolved["Fn::GetAtt"]) + ">"
-    if isinstance(resolved, dict) and "Ref" in resolved:
-        return "<" + resolved["Ref"] + ">"
-    if isinstance(resolved, dict) and "Fn::Join" in resolved:
-        separator, parts = resolved["Fn::Join"]
-        return separator.join(nag_resource_name(part) for part in parts)
-    raise TypeError(f"cannot name {resolved!r} the way cdk-nag does")
-
-
-def pascal_case(name: str) -> str:
-    """`fraud-v2` -> `FraudV2`, for construct ids derived from user-chosen names."""
-    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", name) if part)

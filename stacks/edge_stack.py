@@ -8,7 +8,7 @@ from constructs import Construct
 
 from ml_constructs.greengrass_component import EdgeModel, GreengrassComponent, ThingGroupDeployment
 from ml_constructs.greengrass_recipe import ComponentSpec, Topics
-from ml_constructs.realtime_endpoint import pascal_case
+from ml_constructs.naming import pascal_case
 from stacks.config import AppConfig
 
 

@@ -11,8 +11,8 @@ from ml_constructs.endpoint_alarms import EndpointAlarms, EndpointAlarmThreshold
 from ml_constructs.endpoint_update_guard import EndpointUpdateGuard, UpdateRemedies
 from ml_constructs.model_monitor import DataQuality, ModelMonitor, ModelQuality, MonitorResources
 from ml_constructs.model_package import ModelPackage
-from ml_constructs.realtime_endpoint import (
-    Autoscaling, DataCapture, ProductionVariant, RealtimeEndpoint, pascal_case)
+from ml_constructs.naming import pascal_case
+from ml_constructs.realtime_endpoint import Autoscaling, DataCapture, ProductionVariant, RealtimeEndpoint
 from ml_constructs.secure_storage import DataKey, SecureBucket
 from stacks.config import AppConfig
 

@@ -16,7 +16,7 @@ from ml_constructs.image_registry import (
 from ml_constructs.model_metadata import ModelArtifactsError, ModelMetadata
 from ml_constructs.model_monitor import DataQuality, ModelQuality, MonitorResources, bounded_name, render_preprocessor
 from ml_constructs.monitor_baseline import baseline_dataset
-from ml_constructs.realtime_endpoint import nag_resource_name
+from ml_constructs.naming import nag_resource_name
 from tests.conftest import ARTIFACTS_DIR
 from tests.unit.monitor.conftest import monitor_stack
 
