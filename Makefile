@@ -18,7 +18,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYTHONDONTWRITEBYTECODE := 1
 CDK := node_modules/.bin/cdk
 
-.PHONY: synth test model serve bench clean deps
+.PHONY: synth test model serve bench clean distclean deps
 
 deps: $(VENV)/.installed node_modules/.installed
 
