@@ -6,6 +6,7 @@ import json
 import pytest
 from aws_cdk.assertions import Template
 
+from tests.cfn_text import render
 from tests.conftest import build_app, cli_context
 
 
@@ -30,20 +31,7 @@ def one(template_json: dict, resource_type: str) -> tuple[str, dict]:
 
 def placeholder_render(value) -> str:
     """Render a CloudFormation string expression with ${Logical.Attr} placeholders for its tokens."""
-    if isinstance(value, str):
-        return value
-    if "Fn::Join" in value:
-        separator, parts = value["Fn::Join"]
-        return separator.join(placeholder_render(part) for part in parts)
-    if "Ref" in value:
-        return "${" + value["Ref"] + "}"
-    if "Fn::GetAtt" in value:
-        return "${" + ".".join(value["Fn::GetAtt"]) + "}"
-    if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
-        return value["Fn::Sub"]
-    if "Fn::FindInMap" in value:
-        return "${FindInMap:" + ":".join(placeholder_render(part) for part in value["Fn::FindInMap"]) + "}"
-    raise TypeError(f"cannot render {value!r}")
+    return render(value, find_in_map=lambda parts: "${FindInMap:" + ":".join(parts) + "}")
 
 
 def definition_of(template_json: dict) -> dict:

@@ -32,6 +32,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.backend import execution_worker
 
+from tests.cfn_text import dollar_token
+from tests.cfn_text import render as render_expression
+
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 COMPLETED = "completed"
@@ -172,18 +175,8 @@ def install(monkeypatch, jobs: FakeTransformJobs) -> None:
 
 
 def render(value: Any, substitutions: dict[str, str]) -> str:
-    """A CloudFormation string expression (Fn::Join of literals, Ref and Fn::GetAtt) with tokens substituted."""
-    if isinstance(value, str):
-        return value
-    if "Fn::Join" in value:
-        separator, parts = value["Fn::Join"]
-        return separator.join(render(part, substitutions) for part in parts)
-    if "Ref" in value:
-        return substitutions.get(value["Ref"], "${" + value["Ref"] + "}")
-    if "Fn::GetAtt" in value:
-        name = ".".join(value["Fn::GetAtt"])
-        return substitutions.get(name, "${" + name + "}")
-    raise TypeError(f"cannot render {value!r}")
+    """A CloudFormation string expression with tokens substituted (unknown ones stay ``${Name}``)."""
+    return render_expression(value, token=lambda name: substitutions.get(name, dollar_token(name)))
 
 
 def wait_for(client, execution_arn: str, timeout_s: float = 30.0) -> dict:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
+from tests.cfn_text import render
 from tests.conftest import build_app, cli_context
 
 COMPONENT_TYPE = "AWS::GreengrassV2::ComponentVersion"
@@ -26,10 +27,7 @@ def render_recipe(template: Template) -> dict:
     """The InlineRecipe JSON with each intrinsic replaced by its text (``${AWS::AccountId}`` stays literal)."""
     [resource] = template.find_resources(COMPONENT_TYPE).values()
     recipe = resource["Properties"]["InlineRecipe"]
-    if isinstance(recipe, dict):
-        separator, parts = recipe["Fn::Join"]
-        recipe = separator.join(part if isinstance(part, str) else part["Fn::Sub"] for part in parts)
-    return json.loads(recipe)
+    return json.loads(render(recipe))
 
 
 @pytest.fixture(scope="session")

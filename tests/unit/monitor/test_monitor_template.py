@@ -6,6 +6,8 @@ import json
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from tests.cfn_text import render
+
 DATA_QUALITY = "AWS::SageMaker::DataQualityJobDefinition"
 MODEL_QUALITY = "AWS::SageMaker::ModelQualityJobDefinition"
 SCHEDULE = "AWS::SageMaker::MonitoringSchedule"
@@ -48,20 +50,7 @@ def data_quality(realtime_template):
 
 def join_text(value) -> str:
     """Fn::Join of strings and refs, flattened to text with refs shown as <LogicalId>."""
-    if isinstance(value, str):
-        return value
-    if "Fn::Join" in value:
-        separator, parts = value["Fn::Join"]
-        return separator.join(join_text(part) for part in parts)
-    if "Ref" in value:
-        return f"<{value['Ref']}>"
-    if "Fn::GetAtt" in value:
-        return "<" + ".".join(value["Fn::GetAtt"]) + ">"
-    if "Fn::Sub" in value:
-        return value["Fn::Sub"]
-    if "Fn::FindInMap" in value:
-        return "<map>"
-    raise AssertionError(f"unexpected intrinsic {value}")
+    return render(value, token=lambda name: f"<{name}>", find_in_map=lambda parts: "<map>")
 
 
 def test_baselining_job_runs_the_analyzer_on_the_baseline_asset(realtime_template, baseline):
