@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench._stats import p50_p99
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROGRAM_DIR = REPO_ROOT / "edge_component"
 DEFAULT_MODEL_DIR = REPO_ROOT / "artifacts" / "fraud-detector"
@@ -117,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
 
     results = {}
     for name, timings in (("model", model_ms), ("message", message_ms), ("ipc", ipc_ms)):
-        results[f"{name}_p50_ms"] = round(float(np.percentile(timings, 50)), 4)
-        results[f"{name}_p99_ms"] = round(float(np.percentile(timings, 99)), 4)
+        p50, p99 = p50_p99(timings)
+        results[f"{name}_p50_ms"], results[f"{name}_p99_ms"] = round(p50, 4), round(p99, 4)
     met = {key: results[key] <= limit for key, limit in TARGETS_MS.items()}
     document = {
         **results,

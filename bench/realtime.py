@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
+from bench._stats import p50_p99
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = REPO_ROOT / "artifacts" / "fraud-detector"
@@ -49,9 +49,9 @@ class LoadResult:
     wall_s: float = 0.0
 
 
-def percentiles_ms(samples: list[float]) -> tuple[float, float]:
-    values = np.asarray(samples) * 1000.0
-    return float(np.percentile(values, 50)), float(np.percentile(values, 99))
+def percentiles_ms(samples_s: list[float]) -> tuple[float, float]:
+    """p50 and p99 in ms of latencies measured in seconds."""
+    return p50_p99(sample * 1000.0 for sample in samples_s)
 
 
 def load_inference_module():

@@ -28,6 +28,8 @@ import time
 import zipfile
 from pathlib import Path
 
+from bench._stats import p50_p99
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_SRC = REPO_ROOT / "lambda_src"
 ARTIFACTS_DIR = REPO_ROOT / "artifacts" / "fraud-detector"
@@ -115,11 +117,6 @@ def run_probe(command: list[str], package: Path, warm_requests: int) -> tuple[di
     return json.loads(line[len("RESULT "):]), process_ms
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cold-runs", type=int, default=DEFAULT_COLD_RUNS)
@@ -150,11 +147,12 @@ def main(argv: list[str] | None = None) -> int:
             process.append(process_ms)
         warm_report, _ = run_probe(command, package, WARMUP_REQUESTS + args.warm_requests)
         warm = warm_report["latencies_ms"][WARMUP_REQUESTS:]
+        warm_p50, warm_p99 = p50_p99(warm)
 
     results = {
         "cold_start_ms": round(statistics.median(cold), 1),
-        "warm_p50_ms": round(percentile(warm, 0.50), 4),
-        "warm_p99_ms": round(percentile(warm, 0.99), 4),
+        "warm_p50_ms": round(warm_p50, 4),
+        "warm_p99_ms": round(warm_p99, 4),
         "package_zip_mb": round(sizes[architecture], 2),
     }
     document = {
