@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from ml_constructs.image_registry import (
     MODEL_MONITOR_REGISTRY, MODEL_MONITOR_REGISTRY_ACCOUNTS, MODEL_MONITOR_REPOSITORY, model_monitor_image_uri)
 from ml_constructs.model_metadata import ModelMetadata
 from ml_constructs.monitor_alarms import MonitorAlarms, MonitoredSchedules
-from ml_constructs.monitor_baseline import BaselineJobResources, DataQualityBaseline
+from ml_constructs.monitor_baseline import DataQualityBaseline, MonitorResources
 from ml_constructs.naming import nag_resource_name
 from ml_constructs.realtime_endpoint import RealtimeEndpoint
 
@@ -58,16 +58,6 @@ MAX_NAME = 63
 MIN_BASELINE_TIMEOUT = cdk.Duration.minutes(15)
 MAX_BASELINE_TIMEOUT = cdk.Duration.hours(1)
 BASELINE_TIMEOUT_MARGIN = cdk.Duration.minutes(10)
-
-
-@dataclass(frozen=True, kw_only=True)
-class MonitorResources:
-    """The processing cluster of every monitoring run. ``max_runtime`` must end a run within its hour."""
-
-    instance_type: str = "ml.m5.xlarge"
-    instance_count: int = 1
-    volume_size_gb: int = 20
-    max_runtime: cdk.Duration = cdk.Duration.minutes(30)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -186,10 +176,7 @@ class ModelMonitor(Construct):
             output_prefix=BASELINE_PREFIX, encryption_key=encryption_key,
             job_name_prefix=bounded_name(name_base, "baseline")[:40].rstrip("-"),
             # The job stops on its own before the deploy gives up on it, so a rollback leaves nothing running.
-            resources=BaselineJobResources(instance_type=resources.instance_type,
-                                           instance_count=resources.instance_count,
-                                           volume_size_gb=resources.volume_size_gb,
-                                           max_runtime=baseline_timeout.minus(BASELINE_TIMEOUT_MARGIN)),
+            resources=replace(resources, max_runtime=baseline_timeout.minus(BASELINE_TIMEOUT_MARGIN)),
             timeout=baseline_timeout)
         self.feature_names = self.baseline.feature_names
 

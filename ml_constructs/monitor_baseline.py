@@ -43,13 +43,21 @@ HANDLER_LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 
 
 @dataclass(frozen=True, kw_only=True)
-class BaselineJobResources:
-    """The processing cluster of the baselining job (the analyzer is Spark; one instance suffices here)."""
+class MonitorResources:
+    """The processing cluster of a Model Monitor job (baselining or a monitoring run).
+
+    The analyzer is Spark; one instance suffices for this model. ``max_runtime`` must end an hourly
+    monitoring run within its hour.
+    """
 
     instance_type: str = "ml.m5.xlarge"
     instance_count: int = 1
     volume_size_gb: int = 20
-    max_runtime: cdk.Duration = cdk.Duration.minutes(50)
+    max_runtime: cdk.Duration = cdk.Duration.minutes(30)
+
+
+#: The baselining job may run longer than an hourly check, but ends before the deploy stops waiting.
+DEFAULT_BASELINE_RESOURCES = MonitorResources(max_runtime=cdk.Duration.minutes(50))
 
 
 def baseline_dataset(metadata: ModelMetadata) -> bytes:
@@ -98,7 +106,7 @@ class DataQualityBaseline(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, metadata: ModelMetadata, role: iam.IRole,
                  output_bucket: s3.IBucket, output_prefix: str, encryption_key: kms.IKey, job_name_prefix: str,
-                 resources: BaselineJobResources = BaselineJobResources(), timeout: cdk.Duration = DEFAULT_TIMEOUT,
+                 resources: MonitorResources = DEFAULT_BASELINE_RESOURCES, timeout: cdk.Duration = DEFAULT_TIMEOUT,
                  build_dir: Path = DEFAULT_BUILD_DIR) -> None:
         super().__init__(scope, construct_id)
         self.output_prefix = output_prefix.strip("/")
