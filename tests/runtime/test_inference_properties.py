@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 CONTENT_TYPES = ["text/csv", "application/json", "text/plain", "", "application/json; charset=utf-8"]
@@ -28,12 +28,17 @@ json_bodies = st.one_of(
 )
 csv_bodies = st.builds(lambda lines: "\n".join(",".join(str(v) for v in line) for line in lines),
                        st.lists(rows, max_size=5))
-bodies = st.one_of(json_bodies, csv_bodies, st.binary(max_size=200), st.text(max_size=200))
+valid_rows = st.lists(st.lists(st.floats(-1e6, 1e6), min_size=12, max_size=12), min_size=1, max_size=4)
+valid_bodies = st.one_of(st.builds(lambda r: json.dumps({"instances": r}), valid_rows),
+                         st.builds(lambda r: "\n".join(",".join(repr(v) for v in row) for row in r), valid_rows))
+bodies = st.one_of(valid_bodies, json_bodies, csv_bodies, st.binary(max_size=200), st.text(max_size=200))
+VALID_CSV_ROW = ",".join(["0.5"] * 12)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(body=bodies, content_type=st.sampled_from(CONTENT_TYPES), accept=st.sampled_from(ACCEPTS))
+@example(body=VALID_CSV_ROW, content_type="text/csv", accept="application/json")
 def test_no_request_produces_a_server_error(inference, loaded_model, body, content_type, accept):
     # GIVEN any body, content type and Accept header
     # WHEN transform_fn answers it
@@ -42,7 +47,10 @@ def test_no_request_produces_a_server_error(inference, loaded_model, body, conte
     assert response.status_code < 500
     # AND every JSON answer is strict JSON: no NaN or Infinity smuggled in as a probability
     if response.mimetype == "application/json":
-        strict_json(response.get_data().decode())
+        document = strict_json(response.get_data().decode())
+        # AND a successful answer carries a probability in [0, 1] for every row
+        if response.status_code == 200:
+            assert all(0.0 <= row["probability"] <= 1.0 for row in document["predictions"])
 
 
 def test_extreme_finite_values_are_a_client_error_not_a_nan(inference, loaded_model):
@@ -60,3 +68,10 @@ def test_deeply_nested_json_is_a_client_error(inference, loaded_model):
     response = inference.transform_fn(loaded_model, "[" * 100_000, "application/json", "application/json")
     assert response.status_code == 400
     assert strict_json(response.get_data().decode())["code"] == "invalid_json"
+
+
+def test_the_property_strategy_reaches_successful_predictions(inference, loaded_model):
+    # GIVEN the valid-body example the property test always includes  THEN it really is a 200 with a body
+    response = inference.transform_fn(loaded_model, VALID_CSV_ROW, "text/csv", "application/json")
+    assert response.status_code == 200
+    assert len(strict_json(response.get_data().decode())["predictions"]) == 1

@@ -49,9 +49,9 @@ def test_latency_alarm_compares_p99_in_microseconds(realtime_template):
     for variant in CONFIG.realtime.variants:
         realtime_template.has_resource_properties("AWS::CloudWatch::Alarm", {
             "MetricName": "ModelLatency", "Namespace": "AWS/SageMaker", "ExtendedStatistic": "p99",
-            "Threshold": threshold_us,
+            "Threshold": threshold_us, "ComparisonOperator": "GreaterThanThreshold",
             "Dimensions": Match.array_with([{"Name": "VariantName", "Value": variant.name}]),
-            "AlarmActions": Match.any_value()})
+            "AlarmActions": [{"Ref": Match.string_like_regexp(r"^AlertsTopic")}]})
 
 
 def test_5xx_alarm_sums_per_five_minutes_with_both_dimensions(realtime_template):
