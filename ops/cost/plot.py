@@ -64,6 +64,8 @@ def draw(path: Path, cost_at: Callable[[float], dict[str, float]], *, today: flo
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    matplotlib.rcParams["text.parse_math"] = False  # dollar signs are prices here, not TeX
+
     traffic, lines = curves(cost_at)
     crossings = break_evens(cost_at, traffic, lines)
     figure, axes = plt.subplots(figsize=(10, 6.5), dpi=110)

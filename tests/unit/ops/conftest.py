@@ -1,0 +1,41 @@
+"""Fixtures for the ops commands: the default app written out as a cloud assembly, and template fragments."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+STACK_NAMES = {"realtime": "FraudDetector-Realtime", "batch": "FraudDetector-Batch",
+               "serverless": "FraudDetector-Serverless", "edge": "FraudDetector-Edge"}
+
+
+def write_assembly(directory: Path, templates: dict[str, dict]) -> Path:
+    """A minimal cdk.out: manifest.json naming one CloudFormation stack artifact per template."""
+    directory.mkdir(parents=True, exist_ok=True)
+    artifacts = {}
+    for pattern, template in templates.items():
+        name = STACK_NAMES.get(pattern, pattern)
+        (directory / f"{name}.template.json").write_text(json.dumps(template))
+        artifacts[name] = {"type": "aws:cloudformation:stack", "environment": "aws://unknown-account/unknown-region",
+                           "properties": {"templateFile": f"{name}.template.json"}}
+    (directory / "manifest.json").write_text(json.dumps({"version": "48.0.0", "artifacts": artifacts}))
+    return directory
+
+
+@pytest.fixture(scope="session")
+def default_json(default_templates) -> dict[str, dict]:
+    """The default app's templates as plain JSON, by pattern."""
+    return {pattern: template.to_json() for pattern, template in default_templates.items()}
+
+
+@pytest.fixture(scope="session")
+def default_cdk_out(default_json, tmp_path_factory) -> Path:
+    return write_assembly(tmp_path_factory.mktemp("cost-cdk-out"), default_json)
+
+
+@pytest.fixture
+def templates(default_json) -> dict[str, dict]:
+    """A deep copy of the default templates, for tests that change a resource."""
+    return copy.deepcopy(default_json)
