@@ -28,19 +28,23 @@ def parser() -> Parser:
                      description="Monthly cost of each deployment pattern, read from the synthesized templates "
                                  "(cdk.out) and the price book ops/prices/aws-prices.json.")
     command.add_argument("--cdk-out", type=Path, default=Path("cdk.out"), help="synthesized app (default: cdk.out)")
-    command.add_argument("--requests-per-day", type=_non_negative, default=defaults.requests_per_day)
+    command.add_argument("--requests-per-day", type=_non_negative, default=defaults.requests_per_day,
+                         help="online predictions a day (default: %(default)g)")
     command.add_argument("--payload-kb", type=_non_negative, default=defaults.payload_kb,
-                         help="size of one request and of its response")
-    command.add_argument("--batch-rows-per-night", type=_non_negative, default=defaults.batch_rows_per_night)
+                         help="size of one request and of its response (default: %(default)g)")
+    command.add_argument("--batch-rows-per-night", type=_non_negative, default=defaults.batch_rows_per_night,
+                         help="rows the nightly batch run scores (default: %(default)g)")
     command.add_argument("--rows-per-second-per-instance", type=_positive,
                          default=defaults.rows_per_second_per_instance,
-                         help="batch scoring rate (default: bench/results/batch.json, measured)")
-    command.add_argument("--devices", type=int, default=defaults.devices, help="Greengrass core devices")
-    command.add_argument("--region", default=defaults.region)
+                         help="batch scoring rate (default: %(default).0f, measured in bench/results/batch.json)")
+    command.add_argument("--devices", type=int, default=defaults.devices, help="Greengrass core devices (default: %(default)s)")
+    command.add_argument("--region", default=defaults.region, help="price region (default: %(default)s)")
     command.add_argument("--duration-ms", type=_positive, default=defaults.duration_ms,
-                         help="billed compute per request on Lambda / SageMaker Serverless")
-    command.add_argument("--monitor-run-minutes", type=_positive, default=defaults.monitor_run_minutes)
-    command.add_argument("--batch-startup-minutes", type=_non_negative, default=defaults.batch_startup_minutes)
+                         help="billed compute per request on Lambda / SageMaker Serverless (default: %(default)g)")
+    command.add_argument("--monitor-run-minutes", type=_positive, default=defaults.monitor_run_minutes,
+                         help="length of one Model Monitor run (default: %(default)g)")
+    command.add_argument("--batch-startup-minutes", type=_non_negative, default=defaults.batch_startup_minutes,
+                         help="billed start-up of each Batch Transform run (default: %(default)g)")
     command.add_argument("--prices", choices=("file", "live"), default="file",
                          help="live: refresh SageMaker instance prices through the AWS Price List API")
     output = command.add_mutually_exclusive_group()

@@ -75,7 +75,7 @@ class Item:
     name: str
     scales: str  # "fixed" (paid when idle) or "traffic"
     quantity: float
-    unit: str
+    price_unit: str
     unit_price: float
     price_key: str
     monthly_usd: float
@@ -113,7 +113,7 @@ class _Items:
         self.used.add((key, self.region))
         if quantity <= 0:
             return
-        self.items.append(Item(category=category, name=name, scales=scales, quantity=quantity, unit=price.unit,
+        self.items.append(Item(category=category, name=name, scales=scales, quantity=quantity, price_unit=price.unit,
                                unit_price=price.price, price_key=key, monthly_usd=quantity * per * price.price,
                                low_confidence=price.low_confidence))
 

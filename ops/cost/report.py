@@ -90,7 +90,8 @@ def seed_recomputed(book: PriceBook, region: str) -> dict[str, tuple[float, str]
                          f"$5 is the ml.m5.large rate (${batch_large:,.2f}), and one run costs ${batch / DAYS_PER_MONTH:.2f}"),
         "serverless": (lambda_requests + duration + api,
                        f"{requests:,.0f} requests: Lambda ${lambda_requests:.2f} + duration ${duration:.2f} + REST API "
-                       f"${api:.2f}; the seed's ≈$2 holds"),
+                       f"${api:.2f}; the seed's ≈$2 "
+                       f"{'holds' if abs(lambda_requests + duration + api - 2.0) <= 1.0 else 'does not hold'}"),
         "edge": (edge, f"Greengrass bills ${edge:g} per active core device-month: ≈$0 holds only within the free tier's 3 devices"),
     }
 
