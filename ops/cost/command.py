@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any, Sequence, TextIO
 
 from ops.cli import EXIT_OK, Parser, UsageError, run
+from dataclasses import replace
+
 from ops.cost.model import Assumptions, PatternCost, at_traffic, estimate
 from ops.cost.prices import PriceBook, load_price_book, refresh_instance_prices
 from ops.cost.report import SEED_REQUESTS_PER_DAY, SEED_ROWS_PER_NIGHT, as_json, seed_table, table
-from ops.cost.templates import Deployment, read_cloud_assembly, read_deployment
+from ops.cost.templates import Deployment, assembly_region, read_cloud_assembly, read_deployment
 
 EXAMPLE = """\
 examples:
@@ -37,8 +39,9 @@ def parser() -> Parser:
     command.add_argument("--rows-per-second-per-instance", type=_positive,
                          default=defaults.rows_per_second_per_instance,
                          help="batch scoring rate (default: %(default).0f, measured in bench/results/batch.json)")
-    command.add_argument("--devices", type=int, default=defaults.devices, help="Greengrass core devices (default: %(default)s)")
-    command.add_argument("--region", default=defaults.region, help="price region (default: %(default)s)")
+    command.add_argument("--devices", type=int, default=defaults.devices,
+                         help="Greengrass core devices (default: %(default)s)")
+    command.add_argument("--region", help=f"price region (default: the stacks' region, else {defaults.region})")
     command.add_argument("--duration-ms", type=_positive, default=defaults.duration_ms,
                          help="billed compute per request on Lambda / SageMaker Serverless (default: %(default)g)")
     command.add_argument("--monitor-run-minutes", type=_positive, default=defaults.monitor_run_minutes,
@@ -67,22 +70,22 @@ def _main(argv: Sequence[str] | None, out: TextIO, pricing_client: Any) -> int:
         raise UsageError("--devices must be 0 or more")
     if args.plot is not None and args.plot.suffix.lower() != ".png":
         raise UsageError(f"--plot writes a PNG: give a file name ending in .png, not {args.plot}")
+    deployment = read_deployment(read_cloud_assembly(args.cdk_out))
+    region = args.region or assembly_region(args.cdk_out) or Assumptions().region
     assumptions = Assumptions(
         requests_per_day=args.requests_per_day, payload_kb=args.payload_kb,
         batch_rows_per_night=args.batch_rows_per_night, rows_per_second_per_instance=args.rows_per_second_per_instance,
-        devices=args.devices, region=args.region, duration_ms=args.duration_ms,
+        devices=args.devices, region=region, duration_ms=args.duration_ms,
         monitor_run_minutes=args.monitor_run_minutes, batch_startup_minutes=args.batch_startup_minutes)
-    deployment = read_deployment(read_cloud_assembly(args.cdk_out))
     book = load_price_book()
     if args.prices == "live":
-        book = refresh_instance_prices(book, _instance_price_keys(deployment), args.region, client=pricing_client)
+        book = refresh_instance_prices(book, _instance_price_keys(deployment), region, client=pricing_client)
     costs, used = estimate(deployment, assumptions, book)  # raises on a missing price before printing anything
     if args.seed:
-        seed_assumptions = at_traffic(assumptions, SEED_REQUESTS_PER_DAY)
-        seed_assumptions = type(seed_assumptions)(**{**seed_assumptions.__dict__,
-                                                     "batch_rows_per_night": SEED_ROWS_PER_NIGHT})
+        seed_assumptions = replace(at_traffic(assumptions, SEED_REQUESTS_PER_DAY),
+                                   batch_rows_per_night=SEED_ROWS_PER_NIGHT)
         seed_costs, _ = estimate(deployment, seed_assumptions, book)
-        print(seed_table(book, args.region, seed_costs, seed_assumptions,
+        print(seed_table(book, region, seed_costs, seed_assumptions,
                          lambda pattern: explain(pattern, seed_costs[pattern], deployment, seed_assumptions)), file=out)
     elif args.json:
         print(json.dumps(as_json(costs, assumptions, book, book.used(used)), indent=2), file=out)
@@ -92,8 +95,8 @@ def _main(argv: Sequence[str] | None, out: TextIO, pricing_client: Any) -> int:
         from ops.cost.plot import draw
 
         def cost_at(requests_per_day: float) -> dict[str, float]:
-            return {pattern: cost.monthly_usd
-                    for pattern, cost in estimate(deployment, at_traffic(assumptions, requests_per_day), book)[0].items()}
+            costs_then, _ = estimate(deployment, at_traffic(assumptions, requests_per_day), book)
+            return {pattern: cost.monthly_usd for pattern, cost in costs_then.items()}
 
         crossings = draw(args.plot, cost_at, today=assumptions.requests_per_day, limits=traffic_limits(deployment),
                          labels={"edge": f"Greengrass edge ({assumptions.devices} devices)"},

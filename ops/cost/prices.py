@@ -56,7 +56,8 @@ class PriceBook:
             family, _, item = key.partition(":")
             what = f"{_DESCRIPTIONS.get(family, family)} {item}".strip() if item else key
             known = sorted({region for (_, region) in self.prices})
-            hint = "" if region in known else f" (the book has prices for {', '.join(known)} only)"
+            hint = "" if region in known else (f" (the book has prices for {', '.join(known)} only; "
+                                               f"--region {known[0]} prices it there)")
             raise UsageError(f"no price for {what} in {region}{hint}: add {{\"key\": \"{key}\", \"region\": "
                              f"\"{region}\", \"price\": ..., \"unit\": ..., \"date\": ..., \"source\": ...}} to "
                              f"ops/prices/aws-prices.json, or run with --prices live") from None

@@ -84,15 +84,18 @@ def seed_recomputed(book: PriceBook, region: str) -> dict[str, tuple[float, str]
     api = requests * price("apigateway.rest.requests") / 1e6
     edge = price("greengrass.core_device")
     return {
-        "realtime": (realtime, f"2 × ml.m5.large is ${realtime:,.2f}/month at ${m5_large:g}/h × {HOURS_PER_MONTH:g} h, "
+        "realtime": (realtime, f"2 × ml.m5.large is ${realtime:,.2f}/month at ${m5_large:g}/h × "
+                               f"{HOURS_PER_MONTH:g} h, "
                                f"not $150{c5}"),
-        "batch": (batch, f"4 × ml.m5.xlarge × 20 min × {DAYS_PER_MONTH:.1f} nights is ${batch:,.2f} at ${m5_xlarge:g}/h; "
-                         f"$5 is the ml.m5.large rate (${batch_large:,.2f}), and one run costs ${batch / DAYS_PER_MONTH:.2f}"),
+        "batch": (batch, f"4 × ml.m5.xlarge × 20 min × {DAYS_PER_MONTH:.1f} nights is ${batch:,.2f} at "
+                         f"${m5_xlarge:g}/h; $5 is the ml.m5.large rate (${batch_large:,.2f}), and one run costs "
+                         f"${batch / DAYS_PER_MONTH:.2f}"),
         "serverless": (lambda_requests + duration + api,
                        f"{requests:,.0f} requests: Lambda ${lambda_requests:.2f} + duration ${duration:.2f} + REST API "
                        f"${api:.2f}; the seed's ≈$2 "
                        f"{'holds' if abs(lambda_requests + duration + api - 2.0) <= 1.0 else 'does not hold'}"),
-        "edge": (edge, f"Greengrass bills ${edge:g} per active core device-month: ≈$0 holds only within the free tier's 3 devices"),
+        "edge": (edge, f"Greengrass bills ${edge:g} per active core device-month: ≈$0 holds only within the free "
+                       "tier's 3 devices"),
     }
 
 
@@ -100,7 +103,8 @@ def seed_table(book: PriceBook, region: str, project: dict[str, PatternCost], as
                explain_project: Callable[[str], str]) -> str:
     recomputed = seed_recomputed(book, region)
     lines = [f"The seed's cost table, recomputed at {region} list prices, next to this project as synthesized "
-             f"(at {assumptions.requests_per_day:,.0f} requests/day, {assumptions.batch_rows_per_night:,.0f} rows/night, "
+             f"(at {assumptions.requests_per_day:,.0f} requests/day, "
+             f"{assumptions.batch_rows_per_night:,.0f} rows/night, "
              f"{assumptions.devices} devices)", "",
              f"{'pattern':<11}{'seed says':>13}{'seed, recomputed':>18}{'this project':>14}  assumption"]
     for row in SEED_ROWS:

@@ -48,6 +48,18 @@ def read_cloud_assembly(cdk_out: Path) -> dict[str, dict]:
     return templates
 
 
+def assembly_region(cdk_out: Path) -> str | None:
+    """The region every stack of ``cdk_out`` is bound to, or None (environment-agnostic or mixed)."""
+    try:
+        manifest = json.loads((cdk_out / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    regions = {str(artifact.get("environment", "")).rsplit("/", 1)[-1]
+               for artifact in manifest.get("artifacts", {}).values()
+               if artifact.get("type") == "aws:cloudformation:stack"}
+    return regions.pop() if len(regions) == 1 and not next(iter(regions)).startswith("unknown") else None
+
+
 def pattern_of(template: dict) -> str | None:
     """Which deployment pattern a template deploys, recognised by its defining resource."""
     types = {resource.get("Type") for resource in _resources(template).values()}

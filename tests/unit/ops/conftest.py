@@ -39,3 +39,17 @@ def default_cdk_out(default_json, tmp_path_factory) -> Path:
 def templates(default_json) -> dict[str, dict]:
     """A deep copy of the default templates, for tests that change a resource."""
     return copy.deepcopy(default_json)
+
+
+def price_list_product(usage_type: str, usd: str) -> str:
+    """One Price List API product as the API returns it: a JSON document in a string."""
+    return json.dumps({
+        "product": {"productFamily": "ML Instance", "sku": "SKU1",
+                    "attributes": {"usagetype": usage_type, "regionCode": "us-east-1",
+                                   "instanceName": usage_type.split(":")[-1]}},
+        "serviceCode": "AmazonSageMaker",
+        "terms": {"OnDemand": {"SKU1.JRTCKXETXF": {
+            "offerTermCode": "JRTCKXETXF", "sku": "SKU1", "effectiveDate": "2026-11-01T00:00:00Z",
+            "priceDimensions": {"SKU1.JRTCKXETXF.6YS6EN2CT7": {
+                "unit": "Hrs", "pricePerUnit": {"USD": usd}, "beginRange": "0", "endRange": "Inf",
+                "description": f"${usd} per {usage_type} hour in US East (N. Virginia)"}}}}}})

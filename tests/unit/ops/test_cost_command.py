@@ -10,7 +10,7 @@ from ops.cost.command import main
 from ops.cost.model import Assumptions, estimate
 from ops.cost.prices import load_price_book
 from ops.cost.templates import read_deployment
-from tests.unit.ops.conftest import write_assembly
+from tests.unit.ops.conftest import price_list_product, write_assembly
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -113,7 +113,8 @@ def test_missing_cdk_out_exits_2_with_one_line(tmp_path):
 
 
 def test_an_unknown_instance_type_exits_2_naming_the_price_to_add(templates, tmp_path):
-    (config,) = [r for r in templates["realtime"]["Resources"].values() if r["Type"] == "AWS::SageMaker::EndpointConfig"]
+    (config,) = [resource for resource in templates["realtime"]["Resources"].values()
+                 if resource["Type"] == "AWS::SageMaker::EndpointConfig"]
     config["Properties"]["ProductionVariants"][0]["InstanceType"] = "ml.inf9.huge"
     code, out, err = run("--cdk-out", str(write_assembly(tmp_path / "out", templates)))
     assert code == 2 and out == ""
@@ -123,7 +124,7 @@ def test_an_unknown_instance_type_exits_2_naming_the_price_to_add(templates, tmp
 
 def test_an_unknown_region_exits_2(default_cdk_out):
     code, _, err = run("--cdk-out", str(default_cdk_out), "--region", "ap-east-2")
-    assert code == 2 and "in ap-east-2 (the book has prices for us-east-1 only)" in err
+    assert code == 2 and "in ap-east-2 (the book has prices for us-east-1 only;" in err
 
 
 def test_bad_options_exit_2(default_cdk_out, tmp_path):
@@ -139,7 +140,8 @@ def test_live_prices_without_credentials_exit_3(default_cdk_out):
 
 # -- non-default modes priced ----------------------------------------------------------------------------------
 def endpoint_config(templates: dict) -> dict:
-    (config,) = [r for r in templates["realtime"]["Resources"].values() if r["Type"] == "AWS::SageMaker::EndpointConfig"]
+    (config,) = [resource for resource in templates["realtime"]["Resources"].values()
+                 if resource["Type"] == "AWS::SageMaker::EndpointConfig"]
     return config["Properties"]
 
 
@@ -223,3 +225,47 @@ def test_provisioned_concurrency_is_fixed_at_the_arm64_rate(templates):
     (provisioned,) = [i for i in costs["serverless"].items if i.price_key == "lambda.provisioned:arm64"]
     # 0.5 GB × 2,628,000 s × $0.0000033333 ≈ $4.38 (the README's "$4.3 per environment")
     assert provisioned.monthly_usd == pytest.approx(4.38, abs=0.01) and provisioned.scales == "fixed"
+
+
+def test_stacks_bound_to_a_region_are_priced_there(default_json, tmp_path):
+    # GIVEN an app synthesized for eu-west-1 (target.region set) and a book with us-east-1 prices only
+    cdk_out = write_assembly(tmp_path / "out", default_json)
+    manifest = json.loads((cdk_out / "manifest.json").read_text())
+    for artifact in manifest["artifacts"].values():
+        artifact["environment"] = "aws://123456789012/eu-west-1"
+    (cdk_out / "manifest.json").write_text(json.dumps(manifest))
+    # WHEN it is priced without --region THEN it is refused rather than priced at us-east-1 rates
+    code, _, err = run("--cdk-out", str(cdk_out))
+    assert code == 2 and "in eu-west-1" in err
+    # AND --region us-east-1 prices it at us-east-1 list prices, on request
+    assert run("--cdk-out", str(cdk_out), "--region", "us-east-1")[0] == 0
+
+
+def test_live_prices_flow_into_the_figures(default_cdk_out, monkeypatch):
+    # GIVEN the Price List API quotes every instance price of the default app 10 % above the book
+    import boto3
+    from botocore.stub import Stubber
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    client = boto3.client("pricing", region_name="us-east-1")
+    # (one call per price, in the order of the price keys: hosting, processing, transform)
+    quotes = [("USE1-Host:ml.m5.large", "0.1265"), ("USE1-Processing:ml.m5.xlarge", "0.253"),
+              ("USE1-Tsform:ml.m5.xlarge", "0.253")]
+    with Stubber(client) as stub:
+        for usage_type, usd in quotes:
+            answer = {"FormatVersion": "aws_v1", "PriceList": [price_list_product(usage_type, usd)]}
+            stub.add_response("get_products", answer, {
+                "ServiceCode": "AmazonSageMaker", "FormatVersion": "aws_v1", "MaxResults": 10, "Filters": [
+                    {"Type": "TERM_MATCH", "Field": "regionCode", "Value": "us-east-1"},
+                    {"Type": "TERM_MATCH", "Field": "usagetype", "Value": usage_type}]})
+        out, err = io.StringIO(), io.StringIO()
+        code = main(["--cdk-out", str(default_cdk_out), "--json", "--prices", "live"], out=out, err=err,
+                    pricing_client=client)
+        stub.assert_no_pending_responses()
+    assert code == 0, err.getvalue()
+    report = json.loads(out.getvalue())
+    # THEN the always-on compute uses the live hosting price and the source says where it came from
+    compute = [i for i in report["patterns"]["realtime"]["items"] if i["price_key"] == "sagemaker.hosting:ml.m5.large"]
+    assert sum(i["monthly_usd"] for i in compute) == pytest.approx(4 * 730 * 0.1265, abs=0.01)
+    assert "Price List API" in report["prices"]["source"]

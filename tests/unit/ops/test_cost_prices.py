@@ -10,6 +10,7 @@ from botocore.stub import Stubber
 
 from ops.cli import AwsError, UsageError
 from ops.cost.prices import PRICES_FILE, load_price_book, refresh_instance_prices
+from tests.unit.ops.conftest import price_list_product
 
 
 def test_every_price_in_the_book_has_unit_region_date_source_and_confidence():
@@ -45,21 +46,8 @@ def test_an_unknown_instance_type_names_the_price_to_add():
 
 
 def test_an_unknown_region_says_which_regions_the_book_has():
-    with pytest.raises(UsageError, match=r"eu-west-1 \(the book has prices for us-east-1 only\)"):
+    with pytest.raises(UsageError, match=r"eu-west-1 \(the book has prices for us-east-1 only; --region us-east-1"):
         load_price_book().get("sagemaker.hosting:ml.m5.large", "eu-west-1")
-
-
-def _product(usage_type: str, usd: str) -> str:
-    """One Price List API product as the API returns it: a JSON document in a string."""
-    return json.dumps({
-        "product": {"productFamily": "ML Instance", "sku": "SKU1",
-                    "attributes": {"usagetype": usage_type, "regionCode": "us-east-1", "instanceName": "ml.m5.large"}},
-        "serviceCode": "AmazonSageMaker",
-        "terms": {"OnDemand": {"SKU1.JRTCKXETXF": {
-            "offerTermCode": "JRTCKXETXF", "sku": "SKU1", "effectiveDate": "2026-11-01T00:00:00Z",
-            "priceDimensions": {"SKU1.JRTCKXETXF.6YS6EN2CT7": {
-                "unit": "Hrs", "pricePerUnit": {"USD": usd}, "beginRange": "0", "endRange": "Inf",
-                "description": f"${usd} per Hosting ml.m5.large hour in US East (N. Virginia)"}}}}}})
 
 
 @pytest.fixture
@@ -82,7 +70,7 @@ def _expect(stub, usage_type: str, price_list: list[str]) -> None:
 def test_live_refresh_replaces_instance_prices_with_the_on_demand_hourly_rate(pricing):
     # GIVEN the Price List API quotes hosting ml.m5.large at $0.12/h and has nothing for the transform rate
     client, stub = pricing
-    _expect(stub, "USE1-Host:ml.m5.large", [_product("USE1-Host:ml.m5.large", "0.1200000000")])
+    _expect(stub, "USE1-Host:ml.m5.large", [price_list_product("USE1-Host:ml.m5.large", "0.1200000000")])
     _expect(stub, "USE1-Tsform:ml.m5.xlarge", [])
     # WHEN the book is refreshed
     book = refresh_instance_prices(load_price_book(), ["sagemaker.hosting:ml.m5.large",

@@ -72,7 +72,8 @@ def test_batch_instance_settings_follow_the_configuration(templates):
     (machine,) = [m for m in of_type(templates["batch"], "AWS::StepFunctions::StateMachine").values()]
     parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
     machine["Properties"]["DefinitionString"]["Fn::Join"][1] = [
-        part.replace('"InstanceType":"ml.m5.xlarge","InstanceCount":4', '"InstanceType":"ml.c5.xlarge","InstanceCount":1')
+        part.replace('"InstanceType":"ml.m5.xlarge","InstanceCount":4',
+                     '"InstanceType":"ml.c5.xlarge","InstanceCount":1')
         if isinstance(part, str) else part for part in parts]
     facts = read_batch(templates["batch"])
     assert (facts.instance_type, facts.instance_count) == ("ml.c5.xlarge", 1)
