@@ -269,3 +269,26 @@ def test_live_prices_flow_into_the_figures(default_cdk_out, monkeypatch):
     compute = [i for i in report["patterns"]["realtime"]["items"] if i["price_key"] == "sagemaker.hosting:ml.m5.large"]
     assert sum(i["monthly_usd"] for i in compute) == pytest.approx(4 * 730 * 0.1265, abs=0.01)
     assert "Price List API" in report["prices"]["source"]
+
+
+@pytest.mark.parametrize("argv, code, message", [
+    (["--help"], 0, ""),
+    (["--cdk-out", "does-not-exist"], 2, "error: no synthesized app in does-not-exist"),
+    (["--payload-kb", "many"], 2, "'many' is not a number"),
+])
+def test_the_module_runs_and_fails_with_a_message_not_a_traceback(argv, code, message):
+    # WHEN run as `python -m ops.cost ...` from the repository root
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    result = subprocess.run([sys.executable, "-m", "ops.cost", *argv], cwd=REPO_ROOT, env=env, capture_output=True,
+                            text=True, timeout=120)
+    # THEN the exit code follows ops/cli.py and an error is one message
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    if code == 0:
+        assert "python -m ops.cost --requests-per-day 100000" in result.stdout
