@@ -9,6 +9,8 @@ import numpy as np
 
 #: requests/day the picture spans (log scale)
 LOW, HIGH, POINTS = 1e2, 1e8, 241
+#: matplotlib reads text between two dollar signs as TeX: prices are escaped
+DOLLAR = "\\$"
 #: crossings of the same two lines closer than this factor in traffic are one break-even
 MERGE_FACTOR = 2.0
 COLOURS = {"realtime": "tab:red", "batch": "tab:blue", "serverless": "tab:green", "edge": "tab:purple"}
@@ -63,8 +65,7 @@ def draw(path: Path, cost_at: Callable[[float], dict[str, float]], *, today: flo
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    matplotlib.rcParams["text.parse_math"] = False  # dollar signs are prices here, not TeX
+    from matplotlib.ticker import FuncFormatter
 
     traffic, lines = curves(cost_at)
     crossings = break_evens(cost_at, traffic, lines)
@@ -83,24 +84,35 @@ def draw(path: Path, cost_at: Callable[[float], dict[str, float]], *, today: flo
     for first, second, requests, usd in crossings:
         axes.plot([requests], [usd], "o", color="black", markersize=6, zorder=5)
         axes.annotate(f"{names.get(first, first).split(' ')[0]} = {names.get(second, second).split(' ')[0]}\n"
-                      f"{requests:,.0f}/day, ${usd:,.0f}/month", (requests, usd), textcoords="offset points",
+                      f"{requests:,.0f}/day, {DOLLAR}{usd:,.0f}/month", (requests, usd), textcoords="offset points",
                       xytext=(10, -34), fontsize=9,
                       bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8})
     axes.axvline(today, color="grey", linestyle="--", linewidth=1.2)
     axes.annotate(f"assumed today: {today:,.0f}/day", (today, 0.98), xycoords=("data", "axes fraction"),
-                  textcoords="offset points", xytext=(-4, 0), fontsize=9, color="dimgrey", rotation=90,
-                  va="top", ha="right")
+                  textcoords="offset points", xytext=(4, 0), fontsize=9, color="dimgrey", rotation=90,
+                  va="top", ha="left")
     axes.set_xscale("log")
     axes.set_yscale("log")
     axes.set_xlim(LOW, HIGH)
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: _short(value)))
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{DOLLAR}{value:,.0f}" if value >= 1
+                                                 else f"{DOLLAR}{value:g}"))
     axes.set_xlabel("predictions per day (batch: rows scored nightly)", fontsize=11)
     axes.set_ylabel("USD per month", fontsize=11)
     axes.set_title(title, fontsize=12)
     axes.grid(True, which="major", alpha=0.35)
     axes.grid(True, which="minor", alpha=0.12)
-    axes.legend(loc="upper left", fontsize=10)
+    axes.legend(loc="upper left", fontsize=9)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, format="png")
     plt.close(figure)
     return crossings
+
+
+def _short(value: float) -> str:
+    """Tick labels people read at a glance: 100, 10k, 1M."""
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= size:
+            return f"{value / size:g}{suffix}"
+    return f"{value:g}"
