@@ -1,0 +1,5 @@
+import sys
+
+from ops.cost.command import main
+
+sys.exit(main())
