@@ -20,8 +20,8 @@ from ops.rehearse.schedule import LoadProfile
 from ops.rehearse.targets import Target
 
 LIVE_REFRESH_S = 1.0
-#: A last interval shorter than this share of an interval, with nothing in it, is not worth a point.
-MIN_TAIL_SHARE = 0.05
+#: A last interval shorter than this share of an interval is folded into the one before it.
+MIN_TAIL_SHARE = 0.25
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,8 +78,7 @@ class Rehearsal:
         self._state = _State()
         self._done = threading.Event()
         self.series: list[dict[str, Any]] = []
-        self.latencies_ms: list[float] = []
-        self.error_kinds: dict[str, int] = {}
+        self.outcomes: list[Outcome] = []
         self.initial: Observation | None = None
 
     # -- sending ---------------------------------------------------------------------------------------------------
@@ -136,6 +135,7 @@ class Rehearsal:
     def _report_loop(self) -> None:
         interval = self.options.interval_s
         previous, sent_before, number = self._start, 0, 1
+        last: tuple[float, list[Outcome], int] | None = None
         while True:
             boundary = self._start + number * interval
             while not self._done.is_set():
@@ -148,33 +148,38 @@ class Rehearsal:
             with self._state.lock:
                 outcomes, self._state.outcomes = self._state.outcomes, []
                 sent = self._state.sent
+            self.outcomes.extend(outcomes)
             final = self._done.is_set()
-            if not (final and not outcomes and sent == sent_before and now - previous < MIN_TAIL_SHARE * interval):
-                self._record(previous, now, outcomes, sent - sent_before)
+            began, sent_in = previous, sent - sent_before
+            folded = final and last is not None and now - previous < MIN_TAIL_SHARE * interval
+            if folded:
+                # The stragglers of the last interval: fold them into it rather than plot a sliver whose
+                # rate is a few requests divided by a few milliseconds.
+                self.series.pop()
+                began, outcomes, sent_in = last[0], last[1] + outcomes, last[2] + sent_in
+            if outcomes or sent_in or not final:
+                self.series.append(self._entry(began, now, outcomes, sent_in))
+                self._print(self._line(self.series[-1]) + ("  (with the stragglers)" if folded else ""), final=True)
             if final:
                 return
+            last = (began, outcomes, sent_in)
             previous, sent_before, number = now, sent, number + 1
 
-    def _record(self, began: float, now: float, outcomes: list[Outcome], sent: int) -> None:
+    def _entry(self, began: float, now: float, outcomes: list[Outcome], sent: int) -> dict[str, Any]:
         length = max(now - began, 1e-9)
-        latencies = [outcome.latency_ms for outcome in outcomes]
-        errors = [outcome.error for outcome in outcomes if outcome.error]
-        for kind in errors:
-            self.error_kinds[kind] = self.error_kinds.get(kind, 0) + 1
-        self.latencies_ms.extend(latencies)
-        p50, p99 = percentiles_ms(latencies)
+        p50, p99 = percentiles_ms([outcome.latency_ms for outcome in outcomes])
+        errors = sum(1 for outcome in outcomes if outcome.error)
         entry: dict[str, Any] = {"t": round(now - self._start, 3), "interval_s": round(length, 3), "sent": sent,
                                  "completed": len(outcomes), "rps": round(len(outcomes) / length, 3),
                                  "sent_rps": round(sent / length, 3), "p50_ms": p50, "p99_ms": p99,
-                                 "errors": len(errors), "instances": None}
+                                 "errors": errors, "instances": None}
         if self.observe:
             observation = self.observe()
             entry["instances"] = observation.instances
             entry["variants"] = {name: vars(variant) for name, variant in observation.variants.items()}
             if observation.error:
                 entry["observe_error"] = observation.error
-        self.series.append(entry)
-        self._print(self._line(entry), final=True)
+        return entry
 
     # -- progress --------------------------------------------------------------------------------------------------
     def _line(self, entry: dict[str, Any]) -> str:
@@ -205,7 +210,11 @@ class Rehearsal:
     def _report(self, *, stopped: str, elapsed_s: float) -> dict[str, Any]:
         with self._state.lock:
             sent, due = self._state.sent, self._state.due
-        p50, p99 = percentiles_ms(self.latencies_ms)
+        p50, p99 = percentiles_ms([outcome.latency_ms for outcome in self.outcomes])
+        error_kinds: dict[str, int] = {}
+        for outcome in self.outcomes:
+            if outcome.error:
+                error_kinds[outcome.error] = error_kinds.get(outcome.error, 0) + 1
         p99s = [entry["p99_ms"] for entry in self.series if entry["p99_ms"] is not None]
         initial = self.initial.instances if self.initial else None
         counts = [(entry["t"], entry["instances"]) for entry in self.series if entry["instances"] is not None]
@@ -214,15 +223,14 @@ class Rehearsal:
         if target is None and counts and initial is not None and max(c for _, c in counts) > initial:
             target = max(c for _, c in counts)
         reached = next((t for t, count in counts if target is not None and count >= target), None)
-        errors = sum(self.error_kinds.values())
         return {
             "stopped": stopped,
             "elapsed_s": round(elapsed_s, 3),
             "requests_due": due,
             "requests_sent": sent,
-            "requests_completed": len(self.latencies_ms),
-            "errors": errors,
-            "error_kinds": dict(sorted(self.error_kinds.items())),
+            "requests_completed": len(self.outcomes),
+            "errors": sum(error_kinds.values()),
+            "error_kinds": dict(sorted(error_kinds.items())),
             "achieved_rps": round(sent / elapsed_s, 3) if elapsed_s > 0 else None,
             "p50_ms": p50,
             "p99_ms": p99,
