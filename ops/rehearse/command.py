@@ -71,7 +71,7 @@ def build_parser() -> Parser:
     parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL_S,
                         help=f"seconds per reported interval (default {DEFAULT_INTERVAL_S:g})")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
-                        help=f"per-request timeout for --url, and how long to wait for stragglers at the end "
+                        help=f"per-request timeout, and how long to wait for stragglers at the end "
                              f"(default {DEFAULT_TIMEOUT_S:g})")
     bodies = parser.add_mutually_exclusive_group()
     bodies.add_argument("--model-dir", type=Path, help="model artifacts whose samples/request.csv rows are the "
@@ -148,7 +148,7 @@ def request_bodies(args: Any) -> tuple[list[bytes], str]:
     return bodies, args.content_type or "text/csv"
 
 
-def _default_clients(region: str | None) -> Callable[[str], Any]:
+def _default_clients(region: str | None, timeout_s: float) -> Callable[[str], Any]:
     import boto3
     from botocore.config import Config
 
@@ -158,7 +158,9 @@ def _default_clients(region: str | None) -> Callable[[str], Any]:
     if session.region_name is None:
         raise AwsError("no AWS region configured: pass --region or set AWS_REGION")
     # Enough pooled connections for every sender; SDK retries off, so throttling is counted, not hidden.
-    config = Config(max_pool_connections=MAX_CONCURRENCY, retries={"max_attempts": 1, "mode": "standard"})
+    # --timeout bounds every call, so the end of a run waits at most that long for stragglers.
+    config = Config(max_pool_connections=MAX_CONCURRENCY, retries={"max_attempts": 1, "mode": "standard"},
+                    connect_timeout=timeout_s, read_timeout=timeout_s)
     return lambda service: session.client(service, config=config)
 
 
@@ -171,7 +173,7 @@ def rehearse(args: Any, clients: Callable[[str], Any] | None, progress: TextIO, 
             raise UsageError(f"cannot write {path}: {path.parent} is not a directory")
     observe = None
     if args.endpoint:
-        clients = clients or _default_clients(args.region)
+        clients = clients or _default_clients(args.region, args.timeout)
         sagemaker = clients("sagemaker")
         check_endpoint(sagemaker, args.endpoint)
         target = EndpointTarget(clients("sagemaker-runtime"), args.endpoint, content_type=content_type)
@@ -220,4 +222,8 @@ def main(argv: list[str] | None = None, *, clients: Callable[[str], Any] | None 
          out: TextIO | None = None, err: TextIO | None = None) -> int:
     """``clients(service)`` makes boto3 clients (tests pass stubbed ones)."""
     out, err = out or sys.stdout, err or sys.stderr
-    return run(lambda: rehearse(build_parser().parse_args(argv), clients, err, out), err=err)
+    try:
+        return run(lambda: rehearse(build_parser().parse_args(argv), clients, err, out), err=err)
+    except KeyboardInterrupt:  # before the load started (during the checks) or while writing the outputs
+        print("error: interrupted", file=err)
+        return EXIT_FAILED

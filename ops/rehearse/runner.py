@@ -186,7 +186,11 @@ class Rehearsal:
         def ms(value: float | None) -> str:
             return "-" if value is None else f"{value:.1f} ms"
 
-        instances = "" if entry["instances"] is None else f"  instances {entry['instances']}"
+        variants = entry.get("variants") or {}
+        if len(variants) > 1:
+            instances = "  instances " + " ".join(f"{name}={variant['instances']}" for name, variant in variants.items())
+        else:
+            instances = "" if entry["instances"] is None else f"  instances {entry['instances']}"
         return (f"{entry['t']:7.1f}s  sent {entry['sent_rps']:.1f}/s  done {entry['rps']:.1f}/s  "
                 f"p50 {ms(entry['p50_ms'])}  p99 {ms(entry['p99_ms'])}  errors {entry['errors']}{instances}")
 

@@ -365,3 +365,35 @@ def test_help_has_an_example():
     result = subprocess.run([sys.executable, "-m", "ops.rehearse", "--help"], cwd=REPO_ROOT, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0 and "python -m ops.rehearse --url http://127.0.0.1:8080" in result.stdout
+
+
+def test_two_variants_are_observed_separately_and_summed():
+    # GIVEN an endpoint splitting traffic over two variants, v2 scaling out
+    aws = StubbedAws()
+    description = endpoint_description(instances=2)
+    description["ProductionVariants"].append({"VariantName": "Candidate", "CurrentWeight": 0.1, "DesiredWeight": 0.1,
+                                              "CurrentInstanceCount": 1, "DesiredInstanceCount": 3})
+    aws.describe(description)
+    aws.stubs["cloudwatch"].add_response("get_metric_data", {"MetricDataResults": [
+        {"Id": "ipi1", "StatusCode": "Complete", "Timestamps": [NOW], "Values": [1200.0]},
+        {"Id": "lat1", "StatusCode": "Complete", "Timestamps": [], "Values": []},
+        {"Id": "ipi0", "StatusCode": "Complete", "Timestamps": [NOW], "Values": [300.0]},
+        {"Id": "lat0", "StatusCode": "Complete", "Timestamps": [NOW], "Values": [2500.0]}]},
+        {"MetricDataQueries": [
+            {"Id": f"{prefix}{index}", "ReturnData": True, "MetricStat": {
+                "Metric": {"Namespace": "AWS/SageMaker", "MetricName": metric, "Dimensions": [
+                    {"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": variant}]},
+                "Period": 60, "Stat": stat}}
+            for index, variant in enumerate(["AllTraffic", "Candidate"])
+            for prefix, metric, stat in (("ipi", "InvocationsPerInstance", "Sum"), ("lat", "ModelLatency", "Average"))],
+         "StartTime": NOW - dt.timedelta(minutes=5), "EndTime": NOW, "ScanBy": "TimestampDescending"})
+    observer = EndpointObserver(aws.clients["sagemaker"], aws.clients["cloudwatch"], ENDPOINT, now=lambda: NOW)
+    # WHEN observed
+    with aws.stubs["sagemaker"], aws.stubs["cloudwatch"]:
+        observation = observer.observe()
+    # THEN each variant keeps its own counts and metrics (no data yet is None), and the total is their sum
+    assert observation.instances == 3
+    assert vars(observation.variants["AllTraffic"]) == {"instances": 2, "desired_instances": 2,
+                                                         "invocations_per_instance": 300.0, "model_latency_ms": 2.5}
+    assert vars(observation.variants["Candidate"]) == {"instances": 1, "desired_instances": 3,
+                                                        "invocations_per_instance": 1200.0, "model_latency_ms": None}
