@@ -184,8 +184,12 @@ def _validate(*, package: ModelPackage, job_name_prefix: str, transform: Transfo
 class BatchScoring(Construct):
     """A SageMaker model plus the state machine that scores an S3 prefix with it, one transform job per run.
 
-    Execution input (all optional): ``{"input_uri": "s3://bucket/prefix/", "run_date": "yyyy-mm-dd"}``;
-    defaults are ``storage.default_input_uri`` and the UTC date the execution started. Failures publish to
+    Execution input (all optional): ``{"input_uri": "s3://bucket/prefix/", "run_date": "yyyy-mm-dd",
+    "model": {"name": "<SageMaker model>", "version": "<label>"}}``; defaults are ``storage.default_input_uri``,
+    the UTC date the execution started and this construct's model. ``model`` scores the input with another
+    SageMaker model (a candidate) into ``predictions/<date>/<its version>/<execution>/``, for comparison
+    (``python -m ops.compare``); the job runs as that model's execution role, which must read the input and
+    write the predictions prefix with the data key as ``model_role`` does. Failures publish to
     ``alert_topic`` with the execution and the reason, write a FAILED manifest and fail the execution.
     Input objects are only ever read.
 
@@ -248,13 +252,17 @@ class BatchScoring(Construct):
     def _definition(self) -> sfn.IChainable:
         version = self.model_version
         output_bucket = self.storage.output_bucket.bucket_name
-        run_prefix = f"{PREDICTIONS_PREFIX}/{{}}/{version}/{{}}/"
+        run_prefix = f"{PREDICTIONS_PREFIX}/{{}}/{{}}/{{}}/"
 
         read_request = sfn.Pass(self, "ReadRequest", comment="Defaults for every optional input field", parameters={
             "defaults": {
                 "input_uri": self.storage.default_input_uri,
                 # $$.Execution.StartTime is ISO 8601 in UTC: the part before "T" is the run date.
                 "run_date.$": "States.ArrayGetItem(States.StringSplit($$.Execution.StartTime, 'T'), 0)",
+                # The deployed model; a run may name another (a candidate) as {"name", "version"}. The merge
+                # is shallow, so a request's "model" replaces this one whole: a request missing the version
+                # fails at PlanRun before any job starts, rather than filing a candidate under this version.
+                "model": {"name": self.model.attr_model_name, "version": version},
             },
             "request.$": "$$.Execution.Input",
             "retry": {"attempt": 0, "wait_s": int(self.retry.capacity_wait.to_seconds())},
@@ -267,10 +275,12 @@ class BatchScoring(Construct):
                             parameters={
                                 "input_uri.$": "$.merged.input_uri",
                                 "run_date.$": "$.merged.run_date",
+                                "model_name.$": "$.merged.model.name",
+                                "model_version.$": "$.merged.model.version",
                                 "output_uri.$": f"States.Format('s3://{output_bucket}/{run_prefix}', "
-                                                "$.merged.run_date, $$.Execution.Name)",
+                                                "$.merged.run_date, $.merged.model.version, $$.Execution.Name)",
                                 "manifest_key.$": f"States.Format('{run_prefix}{MANIFEST_FILE}', "
-                                                  "$.merged.run_date, $$.Execution.Name)",
+                                                  "$.merged.run_date, $.merged.model.version, $$.Execution.Name)",
                             })
 
         score = self._transform_task()
@@ -350,7 +360,7 @@ class BatchScoring(Construct):
             # Retry field, so that $.api_retry.count numbers each attempt.
             "TransformJobName.$": (f"States.Format('{self.job_name_prefix}-{{}}-{{}}{{}}', $$.Execution.Name, "
                                    "$.retry.attempt, $.api_retry.count)"),
-            "ModelName": self.model.attr_model_name,
+            "ModelName.$": "$.run.model_name",
             "BatchStrategy": "MultiRecord",
             "MaxPayloadInMB": transform.max_payload_mb,
             "MaxConcurrentTransforms": transform.max_concurrent_transforms,
@@ -392,7 +402,8 @@ class BatchScoring(Construct):
     def _manifest_fields(self, *, status: str) -> dict:
         fields = {
             "model_name": self.package.metadata.model_name,
-            "model_version": self.model_version,
+            "model_version.$": "$.run.model_version",
+            "sagemaker_model_name.$": "$.run.model_name",
             "input_uri.$": "$.run.input_uri",
             "output_uri.$": "$.run.output_uri",
             "manifest_uri.$": f"States.Format('s3://{self.storage.output_bucket.bucket_name}/{{}}', "
@@ -435,8 +446,9 @@ class BatchScoring(Construct):
             self, "NotifyFailure", topic=self.alert_topic, subject=f"{name} batch scoring run failed",
             message=sfn.TaskInput.from_object({
                 "summary": sfn.JsonPath.format(
-                    f"Batch scoring run {{}} of {name} {self.model_version} failed: {{}}",
-                    sfn.JsonPath.string_at("$$.Execution.Name"), sfn.JsonPath.string_at("$.error.Error")),
+                    f"Batch scoring run {{}} of {name} {{}} failed: {{}}",
+                    sfn.JsonPath.string_at("$$.Execution.Name"), sfn.JsonPath.string_at("$.run.model_version"),
+                    sfn.JsonPath.string_at("$.error.Error")),
                 "execution_arn": sfn.JsonPath.string_at("$$.Execution.Id"),
                 "input_uri": sfn.JsonPath.string_at("$.run.input_uri"),
                 "output_uri": sfn.JsonPath.string_at("$.run.output_uri"),

@@ -3,9 +3,12 @@
     python -m ops.batch run --input s3://<input bucket>/<prefix>/ [--date YYYY-MM-DD]
                             [--stack FraudDetector-Batch | --state-machine-arn ARN] [--region REGION]
                             [--wait] [--poll-seconds 30] [--timeout-minutes 720]
+                            [--model-name SAGEMAKER_MODEL --model-version LABEL]
 
 The state machine ARN comes from the stack's ``StateMachineArn`` output unless given. Predictions land
 under ``predictions/<date>/<model version>/<execution name>/`` of the output bucket, with ``manifest.json``.
+``--model-name``/``--model-version`` score the input with a candidate SageMaker model instead of the deployed
+one, into the candidate version's own folder, for ``python -m ops.compare`` (execution input ``"model"``).
 
 Runs are named ``manual-<date>-<8 hex>``: the execution name becomes part of the transform job name, which
 SageMaker limits to letters, digits and hyphens. Whoever calls StartExecution directly must name runs the same
@@ -46,6 +49,9 @@ EXECUTION_NAME_PATTERN = re.compile(r"[A-Za-z0-9](-*[A-Za-z0-9])*")
 BUCKET_PATTERN = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 IP_ADDRESS_PATTERN = re.compile(r"\d+\.\d+\.\d+\.\d+")
 DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: SageMaker model names; version labels become one S3 path segment, so no "/".
+MODEL_NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+MODEL_VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 STATE_MACHINE_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]+")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,10 +82,11 @@ class Target:
     predictions_uri: str | None = None
     model_version: str | None = None
 
-    def manifest_uri(self, run_date: str, execution_name: str) -> str | None:
-        if not (self.predictions_uri and self.model_version):
+    def manifest_uri(self, run_date: str, execution_name: str, model_version: str | None = None) -> str | None:
+        version = model_version or self.model_version
+        if not (self.predictions_uri and version):
             return None
-        return f"{self.predictions_uri.rstrip('/')}/{run_date}/{self.model_version}/{execution_name}/manifest.json"
+        return f"{self.predictions_uri.rstrip('/')}/{run_date}/{version}/{execution_name}/manifest.json"
 
 
 def parse_s3_uri(text: str) -> S3Uri:
@@ -155,11 +162,30 @@ def find_target(cloudformation: Any, stack_name: str) -> Target:
                   predictions_uri=outputs.get(PREDICTIONS_OUTPUT), model_version=outputs.get(MODEL_VERSION_OUTPUT))
 
 
-def start_run(stepfunctions: Any, target: Target, *, input_uri: S3Uri, run_date: str, name: str) -> str:
-    """StartExecution with ``{"input_uri", "run_date", "trigger"}``; returns the execution ARN."""
+def parse_candidate(model_name: str | None, model_version: str | None) -> dict | None:
+    """The execution input's ``"model"`` for a candidate: both a SageMaker model name and a version label."""
+    if model_name is None and model_version is None:
+        return None
+    if model_name is None or model_version is None:
+        raise UsageError("--model-name and --model-version go together: the version names the candidate's output "
+                         "folder (predictions/<date>/<version>/...)")
+    if not MODEL_NAME_PATTERN.fullmatch(model_name):
+        raise UsageError(f"--model-name {model_name!r} is not a SageMaker model name (letters, digits and hyphens, "
+                         "at most 63)")
+    if not MODEL_VERSION_PATTERN.fullmatch(model_version):
+        raise UsageError(f"--model-version {model_version!r} must be letters, digits, '.', '_' and '-' (at most 64, "
+                         "no '/'): it becomes one folder name")
+    return {"name": model_name, "version": model_version}
+
+
+def start_run(stepfunctions: Any, target: Target, *, input_uri: S3Uri, run_date: str, name: str,
+              model: dict | None = None) -> str:
+    """StartExecution with ``{"input_uri", "run_date", "trigger"}`` (and ``"model"`` for a candidate)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    payload = {"input_uri": str(input_uri), "run_date": run_date, "trigger": "manual"}
+    payload: dict[str, Any] = {"input_uri": str(input_uri), "run_date": run_date, "trigger": "manual"}
+    if model:
+        payload["model"] = model
     try:
         response = stepfunctions.start_execution(stateMachineArn=target.state_machine_arn, name=name,
                                                  input=json.dumps(payload))
@@ -201,6 +227,9 @@ def _build_parser() -> argparse.ArgumentParser:
     where.add_argument("--stack", help="batch stack name (default: <Model>-Batch from cdk.json)")
     where.add_argument("--state-machine-arn", help="state machine ARN, instead of reading the stack outputs")
     run.add_argument("--region", help="AWS region (default: the AWS CLI/SDK configuration)")
+    run.add_argument("--model-name", help="score with this SageMaker model (a candidate) instead of the deployed one")
+    run.add_argument("--model-version", help="the candidate's version label: its outputs go to "
+                                             "predictions/<date>/<this>/<run>/ (required with --model-name)")
     run.add_argument("--wait", action="store_true", help="wait for the run to end and report where results are")
     run.add_argument("--poll-seconds", type=float, default=DEFAULT_POLL_SECONDS)
     run.add_argument("--timeout-minutes", type=float, default=DEFAULT_TIMEOUT_MINUTES,
@@ -222,6 +251,7 @@ def run_command(args: argparse.Namespace, clients: Callable[[str], Any], out=sys
     run_date = parse_run_date(args.date) if args.date else dt.datetime.now(dt.timezone.utc).date().isoformat()
     if args.poll_seconds <= 0 or args.timeout_minutes <= 0:
         raise UsageError("--poll-seconds and --timeout-minutes must be positive")
+    model = parse_candidate(args.model_name, args.model_version)
     if args.state_machine_arn:
         if not STATE_MACHINE_ARN_PATTERN.fullmatch(args.state_machine_arn):
             raise UsageError(f"--state-machine-arn {args.state_machine_arn!r} is not a state machine ARN "
@@ -235,13 +265,18 @@ def run_command(args: argparse.Namespace, clients: Callable[[str], Any], out=sys
     if target.input_bucket and input_uri.bucket != target.input_bucket:
         raise UsageError(f"--input is in bucket {input_uri.bucket}, but the batch job may only read "
                          f"s3://{target.input_bucket}/ (set deploy.batch.storage.input_bucket_name to use another)")
+    if model and model["version"] == target.model_version:
+        raise UsageError(f"--model-version {model['version']} is the deployed model's version: give the candidate "
+                         "its own label, or its outputs would be filed as the deployed model's")
 
     stepfunctions = clients("stepfunctions")
     name = execution_name(run_date)
-    execution_arn = start_run(stepfunctions, target, input_uri=input_uri, run_date=run_date, name=name)
+    execution_arn = start_run(stepfunctions, target, input_uri=input_uri, run_date=run_date, name=name, model=model)
     print(f"started {execution_arn}", file=out)
     print(f"input   {input_uri}", file=out)
-    manifest = target.manifest_uri(run_date, name)
+    if model:
+        print(f"model   {model['name']} (candidate {model['version']})", file=out)
+    manifest = target.manifest_uri(run_date, name, model["version"] if model else None)
     if manifest:
         print(f"results {manifest.rsplit('/', 1)[0]}/ (manifest.json when the run ends)", file=out)
     if not args.wait:

@@ -53,13 +53,24 @@ def test_id_column_is_excluded_from_features_and_kept_next_to_the_prediction(def
 def test_predictions_and_manifest_go_under_date_model_version_and_execution(definition):
     plan = definition["States"]["PlanRun"]["Parameters"]
     assert re.fullmatch(
-        r"States\.Format\('s3://\$\{OutputStorageBucket\w+\}/predictions/\{\}/" + re.escape(MODEL_VERSION)
-        + r"/\{\}/', \$\.merged\.run_date, \$\$\.Execution\.Name\)", plan["output_uri.$"])
-    assert plan["manifest_key.$"] == (f"States.Format('predictions/{{}}/{MODEL_VERSION}/{{}}/manifest.json', "
-                                      "$.merged.run_date, $$.Execution.Name)")
+        r"States\.Format\('s3://\$\{OutputStorageBucket\w+\}/predictions/\{\}/\{\}/\{\}/', \$\.merged\.run_date, "
+        r"\$\.merged\.model\.version, \$\$\.Execution\.Name\)", plan["output_uri.$"])
+    assert plan["manifest_key.$"] == ("States.Format('predictions/{}/{}/{}/manifest.json', "
+                                      "$.merged.run_date, $.merged.model.version, $$.Execution.Name)")
     output = definition["States"]["ScoreRows"]["Parameters"]["TransformOutput"]
     assert output["S3OutputPath.$"] == "$.run.output_uri"
     assert output["KmsKeyId"].startswith("${DataKey")
+
+
+def test_the_model_defaults_to_the_deployed_one_and_a_run_may_name_a_candidate(definition):
+    # GIVEN the defaults: this stack's SageMaker model and its version label
+    defaults = definition["States"]["ReadRequest"]["Parameters"]["defaults"]
+    assert defaults["model"]["version"] == MODEL_VERSION
+    assert re.fullmatch(r"\$\{\w*Model\w*\.ModelName\}", defaults["model"]["name"])
+    # THEN the job and the manifest use the model the run resolved, not a fixed one
+    assert definition["States"]["ScoreRows"]["Parameters"]["ModelName.$"] == "$.run.model_name"
+    plan = definition["States"]["PlanRun"]["Parameters"]
+    assert (plan["model_name.$"], plan["model_version.$"]) == ("$.merged.model.name", "$.merged.model.version")
 
 
 def test_input_and_date_default_to_the_configured_prefix_and_the_execution_start_date(definition):
@@ -122,10 +133,11 @@ def test_manifest_is_written_beside_the_predictions_with_provenance(definition):
     assert write["Parameters"]["Key.$"] == "$.run.manifest_key"
     assert write["Parameters"]["ServerSideEncryption"] == "aws:kms"
     fields = definition["States"]["BuildManifest"]["Parameters"]
-    for name in ("model_name", "model_version", "input_uri.$", "output_uri.$", "execution_arn.$", "start_time.$",
+    for name in ("model_name", "model_version.$", "input_uri.$", "output_uri.$", "execution_arn.$", "start_time.$",
                  "end_time.$", "status", "transform_job_name.$"):
         assert name in fields
-    assert fields["model_version"] == MODEL_VERSION
+    assert fields["model_version.$"] == "$.run.model_version"
+    assert fields["sagemaker_model_name.$"] == "$.run.model_name"
     assert definition["States"]["RunSucceeded"] == {"Type": "Succeed", "OutputPath": "$.manifest"}
 
 

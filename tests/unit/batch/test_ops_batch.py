@@ -49,11 +49,13 @@ class Aws:
             "StackName": name, "CreationTime": NOW, "StackStatus": "CREATE_COMPLETE", "Outputs": outputs}]},
             {"StackName": name})
 
-    def start(self, input_uri: str, run_date: str = "2024-05-01", name: str = NAME) -> None:
+    def start(self, input_uri: str, run_date: str = "2024-05-01", name: str = NAME, model: dict | None = None) -> None:
+        execution_input = {"input_uri": input_uri, "run_date": run_date, "trigger": "manual"}
+        if model:
+            execution_input["model"] = model
         self.stubs["stepfunctions"].add_response(
             "start_execution", {"executionArn": EXECUTION, "startDate": NOW},
-            {"stateMachineArn": STATE_MACHINE, "name": name,
-             "input": json.dumps({"input_uri": input_uri, "run_date": run_date, "trigger": "manual"})})
+            {"stateMachineArn": STATE_MACHINE, "name": name, "input": json.dumps(execution_input)})
 
     def describe(self, status: str, **extra) -> None:
         self.stubs["stepfunctions"].add_response("describe_execution", {
@@ -87,6 +89,41 @@ def test_starts_a_run_for_the_stack_and_says_where_results_will_be(aws):
     assert (code, err) == (0, "")
     assert f"started {EXECUTION}" in out
     assert f"{OUTPUT_URI}2024-05-01/{VERSION}/{NAME}/" in out
+    aws.verify()
+
+
+def test_a_candidate_model_is_passed_in_the_execution_input_and_gets_its_own_folder(aws):
+    # GIVEN a candidate SageMaker model and its version label
+    candidate = {"name": "fraud-detector-candidate", "version": "v2-490fc0dd6ebe"}
+    aws.stack()
+    aws.start(f"s3://{INPUT_BUCKET}/input/", model=candidate)
+    # WHEN the nightly input is scored with it
+    code, out, err = run(aws, "--input", f"s3://{INPUT_BUCKET}/input/", "--date", "2024-05-01",
+                         "--model-name", candidate["name"], "--model-version", candidate["version"])
+    # THEN the execution input names the candidate, and its results go under the candidate's version
+    assert (code, err) == (0, "")
+    assert f"model   {candidate['name']} (candidate {candidate['version']})" in out
+    assert f"{OUTPUT_URI}2024-05-01/{candidate['version']}/{NAME}/" in out
+    aws.verify()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model-name", "candidate"], "--model-name and --model-version go together"),
+    (["--model-version", "v2"], "--model-name and --model-version go together"),
+    (["--model-name", "bad_name", "--model-version", "v2"], "is not a SageMaker model name"),
+    (["--model-name", "candidate", "--model-version", "v2/evil"], "no '/'"),
+])
+def test_candidate_mistakes_exit_2_and_start_nothing(aws, argv, message):
+    code, out, err = run(aws, "--input", f"s3://{INPUT_BUCKET}/input/", *argv)
+    assert code == ops_batch.EXIT_USAGE and message in err and err.count("\n") == 1 and out == ""
+    aws.verify()
+
+
+def test_a_candidate_labelled_with_the_deployed_version_is_refused(aws):
+    aws.stack()
+    code, _, err = run(aws, "--input", f"s3://{INPUT_BUCKET}/input/", "--model-name", "candidate",
+                       "--model-version", VERSION)
+    assert code == ops_batch.EXIT_USAGE and "is the deployed model's version" in err
     aws.verify()
 
 

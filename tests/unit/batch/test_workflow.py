@@ -75,8 +75,8 @@ class Sandbox:
                                                  input=json.dumps(execution_input))["executionArn"]
         return wait_for(self.stepfunctions, arn)
 
-    def manifest(self, run_date: str, name: str) -> dict:
-        key = f"predictions/{run_date}/{self.model_version}/{name}/manifest.json"
+    def manifest(self, run_date: str, name: str, version: str | None = None) -> dict:
+        key = f"predictions/{run_date}/{version or self.model_version}/{name}/manifest.json"
         body = self.s3.get_object(Bucket=OUTPUT_BUCKET, Key=key)
         assert body["ServerSideEncryption"] == "aws:kms"
         return json.loads(body["Body"].read())
@@ -117,7 +117,7 @@ def sandbox(monkeypatch, batch_json):
         stepfunctions = boto3.client("stepfunctions")
         arn = stepfunctions.create_state_machine(name="batch", definition=json.dumps(shorten_timings(definition)),
                                                  roleArn=f"arn:aws:iam::{ACCOUNT}:role/batch")["stateMachineArn"]
-        version = definition["States"]["BuildManifest"]["Parameters"]["model_version"]
+        version = definition["States"]["ReadRequest"]["Parameters"]["defaults"]["model"]["version"]
         yield Sandbox(stepfunctions, s3, sqs, queue_url, jobs, arn, version)
 
 
@@ -142,6 +142,7 @@ def test_scheduled_run_scores_the_default_input_into_a_dated_versioned_folder(sa
     assert manifest["status"] == "SUCCEEDED"
     assert manifest["model_name"] == "fraud-detector"
     assert manifest["model_version"] == sandbox.model_version
+    assert manifest["sagemaker_model_name"] == MODEL_NAME
     assert manifest["input_uri"] == f"s3://{INPUT_BUCKET}/input/"
     assert manifest["output_uri"] == request["TransformOutput"]["S3OutputPath"]
     assert manifest["execution_arn"] == description["executionArn"]
@@ -175,6 +176,32 @@ def test_reruns_of_the_same_input_never_reuse_a_job_name(sandbox):
     # THEN each started its own transform job and wrote its own folder
     assert len(set(sandbox.jobs.job_names)) == 2
     assert sandbox.manifest("2024-05-01", "manual-2024-05-01-bbbbbbbb")["status"] == "SUCCEEDED"
+
+
+def test_a_candidate_model_scores_the_same_input_into_its_own_version_folder(sandbox):
+    # GIVEN what `python -m ops.batch run --model-name ... --model-version ...` sends for a candidate
+    candidate = {"name": "fraud-detector-candidate", "version": "v2-490fc0dd6ebe"}
+    execution_input = {"input_uri": f"s3://{INPUT_BUCKET}/input/", "run_date": "2024-05-01", "trigger": "manual",
+                       "model": candidate}
+    # WHEN it runs
+    description = sandbox.run("manual-2024-05-01-c0ffee00", execution_input)
+    # THEN the candidate model scored the input, into predictions/<date>/<candidate version>/<execution>/
+    assert description["status"] == "SUCCEEDED"
+    (request,) = sandbox.jobs.requests
+    assert request["ModelName"] == candidate["name"]
+    assert request["TransformOutput"]["S3OutputPath"] == (
+        f"s3://{OUTPUT_BUCKET}/predictions/2024-05-01/{candidate['version']}/manual-2024-05-01-c0ffee00/")
+    # AND its manifest records the candidate, not the deployed model
+    manifest = sandbox.manifest("2024-05-01", "manual-2024-05-01-c0ffee00", version=candidate["version"])
+    assert (manifest["sagemaker_model_name"], manifest["model_version"]) == (candidate["name"], candidate["version"])
+
+
+def test_a_candidate_without_a_version_fails_before_any_job(sandbox):
+    # GIVEN a model name without the version label its outputs would be filed under
+    description = sandbox.run("manual-2024-05-01-c0ffee01", {"model": {"name": "fraud-detector-candidate"}})
+    # THEN the run fails at once and nothing is scored under the deployed model's version
+    assert description["status"] == "FAILED"
+    assert sandbox.jobs.requests == []
 
 
 def test_throttled_create_is_retried_under_a_new_job_name_with_backoff(sandbox):

@@ -1,0 +1,1 @@
+"""``python -m ops.rehearse``: rehearse autoscaling before you need it (see ``__main__`` for the command)."""
