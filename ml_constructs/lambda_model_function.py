@@ -55,6 +55,10 @@ class FunctionSizing:
     """Cap on concurrent executions; None leaves the function in the account's unreserved pool."""
     provisioned_concurrency: int = 0
     """Pre-initialized environments on the alias; 0 means none (no idle cost, cold starts happen)."""
+    snap_start: bool = False
+    """SnapStart on published versions: a new environment resumes from a snapshot taken after init (imports and
+    the model load) instead of running init; restores and the cached snapshot are billed. Lambda refuses it
+    together with provisioned concurrency."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +86,9 @@ def _validate(*, architecture: str, sizing: FunctionSizing, service_name: str) -
         problems.append(f"memory_mb {sizing.memory_mb} is outside 128..10240")
     if not 1 <= sizing.timeout.to_seconds() <= 900:
         problems.append("timeout must be between 1 and 900 seconds")
+    if sizing.snap_start and sizing.provisioned_concurrency > 0:
+        problems.append("snap_start cannot be combined with provisioned_concurrency (Lambda refuses both on one "
+                        "version): choose one way to avoid cold starts")
     if sizing.provisioned_concurrency < 0:
         problems.append("provisioned_concurrency must not be negative")
     if sizing.reserved_concurrency is not None and sizing.provisioned_concurrency > sizing.reserved_concurrency:
@@ -127,6 +134,7 @@ class LambdaModelFunction(Construct):
             code=lambda_code(self.package), memory_size=sizing.memory_mb, timeout=sizing.timeout, role=self.role,
             log_group=self.log_group, tracing=lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.DISABLED,
             reserved_concurrent_executions=sizing.reserved_concurrency,
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if sizing.snap_start else None,
             description=f"{self.metadata.model_name} {self.metadata.model_version} (ONNX) prediction function",
             environment={
                 "MODEL_S3_BUCKET": self.model_asset.s3_bucket_name,

@@ -19,6 +19,7 @@ from constructs import Construct, IValidation
 from ml_constructs.deployment_guardrails import MAX_ROLLBACK_ALARMS, DeploymentGuardrails, FleetBounds
 from ml_constructs.model_package import ModelPackage
 from ml_constructs.naming import nag_resource_name, pascal_case
+from ml_constructs.realtime_modes import AsyncInference, ServerlessCapacity, async_endpoint_metric, scale_on_backlog
 from ml_constructs.variant_ownership import VariantOwnership
 
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
@@ -77,6 +78,14 @@ class DataCapture:
         return f"s3://{self.bucket.bucket_name}/{self.prefix}"
 
 
+@dataclass(frozen=True, kw_only=True)
+class ShadowVariant:
+    """A candidate that receives ``sampling_percent`` % of production requests as copies; its answers go nowhere."""
+
+    variant: ProductionVariant
+    sampling_percent: int = 50
+
+
 def fleet_bounds(variants: Sequence[ProductionVariant], autoscaling: Autoscaling | None,
                  ownership: VariantOwnership) -> dict[str, FleetBounds]:
     """Instances each variant may have when an update starts (its new fleet is sized from that)."""
@@ -87,8 +96,10 @@ def fleet_bounds(variants: Sequence[ProductionVariant], autoscaling: Autoscaling
 
 def _validate(*, endpoint_name: str, variants: Sequence[ProductionVariant], autoscaling: Autoscaling | None,
               data_capture: DataCapture | None, guardrails: DeploymentGuardrails | None,
-              ownership: VariantOwnership) -> None:
-    problems: list[str] = []
+              ownership: VariantOwnership, serverless: ServerlessCapacity | None = None,
+              async_inference: AsyncInference | None = None, shadow: ShadowVariant | None = None) -> None:
+    problems: list[str] = _mode_problems(variants=variants, autoscaling=autoscaling, data_capture=data_capture,
+                                         serverless=serverless, async_inference=async_inference, shadow=shadow)
     if not variants:
         problems.append("at least one production variant is required")
     names = [variant.name for variant in variants]
@@ -109,13 +120,49 @@ def _validate(*, endpoint_name: str, variants: Sequence[ProductionVariant], auto
                         f"{autoscaling.min_capacity}..{autoscaling.max_capacity}")
     if data_capture and not 0 < data_capture.sampling_percent <= 100:
         problems.append(f"data capture sampling_percent must be 1..100, got {data_capture.sampling_percent}")
-    if guardrails and variants:
+    if guardrails and variants and (serverless or async_inference) and guardrails.strategy != "ALL_AT_ONCE":
+        problems.append(f"guardrails.strategy: {guardrails.strategy} sizes its steps in instances; a serverless or "
+                        "asynchronous endpoint shifts ALL_AT_ONCE (with the same bake and rollback alarms)")
+    elif guardrails and variants:
         for field, message in guardrails.problems(
                 fleets=fleet_bounds(variants, autoscaling, ownership),
                 instance_types={variant.name: variant.instance_type for variant in variants}):
             problems.append(f"guardrails.{field}: {message}")
     if problems:
         raise ValueError("RealtimeEndpoint: " + "; ".join(problems))
+
+
+def _mode_problems(*, variants: Sequence[ProductionVariant], autoscaling: Autoscaling | None,
+                   data_capture: DataCapture | None, serverless: ServerlessCapacity | None,
+                   async_inference: AsyncInference | None, shadow: ShadowVariant | None) -> list[str]:
+    """What SageMaker refuses to combine with Serverless Inference, asynchronous inference and shadow variants."""
+    problems: list[str] = []
+    if serverless and async_inference:
+        problems.append("an endpoint is either serverless or asynchronous, not both")
+    if serverless:
+        problems += serverless.problems()
+        if len(variants) > 1:
+            problems.append("a serverless endpoint serves one production variant (no canary variants)")
+        if data_capture:
+            problems.append("serverless endpoints do not support data capture")
+        if shadow:
+            problems.append("serverless endpoints do not support shadow variants")
+        if autoscaling:
+            problems.append("serverless endpoints scale by concurrency, not instance autoscaling")
+    if async_inference:
+        problems += async_inference.problems()
+        if shadow:
+            problems.append("asynchronous endpoints do not support shadow variants")
+        if autoscaling:
+            problems.append("asynchronous endpoints scale on their backlog (AsyncScaling), not invocations")
+    if shadow:
+        if len(variants) != 1:
+            problems.append(f"shadow testing needs exactly one production variant, got {len(variants)}")
+        if not 1 <= shadow.sampling_percent <= 100:
+            problems.append(f"shadow sampling_percent must be 1..100, got {shadow.sampling_percent}")
+        if shadow.variant.name in {variant.name for variant in variants}:
+            problems.append(f"shadow variant name {shadow.variant.name!r} is already a production variant")
+    return problems
 
 
 class RealtimeEndpoint(Construct):
@@ -127,16 +174,24 @@ class RealtimeEndpoint(Construct):
     ``guardrails`` (default: none, i.e. SageMaker's all-at-once blue/green) shape every later
     ``UpdateEndpoint``; alarms passed to :meth:`add_rollback_alarms` roll an update back.
     ``ownership`` decides whether live weights and instance counts survive an update.
+
+    Modes that keep no instances running: ``serverless`` (Serverless Inference), ``async_inference`` (queued
+    requests, instances scale to zero on the backlog); ``shadow`` adds a candidate that sees copies of requests.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, endpoint_name: str,
                  variants: Sequence[ProductionVariant], autoscaling: Autoscaling | None = None,
                  data_capture: DataCapture | None = None, volume_key: kms.IKey | None = None,
                  guardrails: DeploymentGuardrails | None = None,
-                 ownership: VariantOwnership = VariantOwnership()) -> None:
+                 ownership: VariantOwnership = VariantOwnership(), serverless: ServerlessCapacity | None = None,
+                 async_inference: AsyncInference | None = None, shadow: ShadowVariant | None = None) -> None:
         super().__init__(scope, construct_id)
         _validate(endpoint_name=endpoint_name, variants=variants, autoscaling=autoscaling, data_capture=data_capture,
-                  guardrails=guardrails, ownership=ownership)
+                  guardrails=guardrails, ownership=ownership, serverless=serverless, async_inference=async_inference,
+                  shadow=shadow)
+        self.serverless = serverless
+        self.async_inference = async_inference
+        self.shadow = shadow
         self.endpoint_name = endpoint_name
         self.variants = tuple(variants)
         self.data_capture = data_capture
@@ -150,11 +205,12 @@ class RealtimeEndpoint(Construct):
         self._grant_runtime_permissions(volume_key)
 
         self.models: dict[str, sagemaker.CfnModel] = {}
-        for variant in self.variants:
+        for variant in self.all_variants:
             variant.package.grant_read(self.role)
             model = sagemaker.CfnModel(
                 self, f"Model{pascal_case(variant.name)}", execution_role_arn=self.role.role_arn,
-                enable_network_isolation=True,
+                # Serverless Inference refuses network-isolated models (SageMaker's serverless exclusions).
+                enable_network_isolation=serverless is None,
                 primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
                     image=variant.package.image_uri, model_data_url=variant.package.model_data_url,
                     environment=variant.package.environment))
@@ -163,14 +219,14 @@ class RealtimeEndpoint(Construct):
 
         self.endpoint_config = sagemaker.CfnEndpointConfig(
             self, "EndpointConfig",
-            production_variants=[
-                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-                    variant_name=variant.name, model_name=self.models[variant.name].attr_model_name,
-                    instance_type=variant.instance_type, initial_instance_count=variant.initial_instance_count,
-                    initial_variant_weight=variant.initial_weight)
-                for variant in self.variants],
+            production_variants=[self._variant_property(variant) for variant in self.variants],
+            shadow_production_variants=[self._variant_property(
+                shadow.variant, weight=self.variants[0].initial_weight * shadow.sampling_percent / 100)]
+            if shadow else None,
+            async_inference_config=async_inference.config() if async_inference else None,
             data_capture_config=self._data_capture_config(),
-            kms_key_id=self._volume_key_id(volume_key))
+            # A serverless endpoint has no instance volume to encrypt; SageMaker refuses KmsKeyId for it.
+            kms_key_id=None if serverless else self._volume_key_id(volume_key))
         self.endpoint = sagemaker.CfnEndpoint(
             self, "Endpoint", endpoint_name=endpoint_name,
             endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
@@ -183,6 +239,29 @@ class RealtimeEndpoint(Construct):
         if autoscaling:
             for variant in self.variants:
                 self.scalable_targets[variant.name] = self._autoscale(variant, autoscaling)
+        if async_inference:
+            scaling = async_inference.scaling
+            for variant in self.variants:
+                target = self._scalable_target(variant, scaling.min_capacity, scaling.max_capacity)
+                scale_on_backlog(target, endpoint_name=endpoint_name, scaling=scaling)
+                self.scalable_targets[variant.name] = target
+
+    @property
+    def all_variants(self) -> tuple[ProductionVariant, ...]:
+        """Production variants, then the shadow variant if any."""
+        return self.variants + ((self.shadow.variant,) if self.shadow else ())
+
+    def _variant_property(self, variant: ProductionVariant, *,
+                          weight: float | None = None) -> sagemaker.CfnEndpointConfig.ProductionVariantProperty:
+        model_name = self.models[variant.name].attr_model_name
+        if self.serverless:
+            return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                variant_name=variant.name, model_name=model_name, initial_variant_weight=variant.initial_weight,
+                serverless_config=self.serverless.config())
+        return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+            variant_name=variant.name, model_name=model_name, instance_type=variant.instance_type,
+            initial_instance_count=variant.initial_instance_count,
+            initial_variant_weight=variant.initial_weight if weight is None else weight)
 
     # -- deployment guardrails ---------------------------------------------------------------------------------------
     def add_rollback_alarms(self, *alarms: cloudwatch.IAlarm) -> None:
@@ -248,9 +327,29 @@ class RealtimeEndpoint(Construct):
             capture_objects = self.data_capture.bucket.arn_for_objects(f"{self.data_capture.prefix}/*")
             self.role.add_to_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[capture_objects]))
             self.data_capture.encryption_key.grant(self.role, "kms:GenerateDataKey", "kms:Encrypt")
-        self._acknowledge_role_wildcards(log_group_arn, capture_objects)
+        async_objects = self._grant_async_permissions() if self.async_inference else []
+        self._acknowledge_role_wildcards(log_group_arn, capture_objects, async_objects)
 
-    def _acknowledge_role_wildcards(self, log_group_arn: str, capture_objects: str | None) -> None:
+    def _grant_async_permissions(self) -> list[str]:
+        """Read queued inputs, write results and failures under the async prefixes, publish the outcome."""
+        config = self.async_inference
+        inputs = config.bucket.arn_for_objects(f"{config.input_prefix}/*")
+        outputs = [config.bucket.arn_for_objects(f"{config.output_prefix}/*"),
+                   config.bucket.arn_for_objects(f"{config.failure_prefix}/*")]
+        self.role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[inputs]))
+        self.role.add_to_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=outputs))
+        config.encryption_key.grant(self.role, "kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt")
+        topics = [config.success_topic, config.error_topic]
+        self.role.add_to_policy(iam.PolicyStatement(actions=["sns:Publish"],
+                                                    resources=[topic.topic_arn for topic in topics]))
+        for topic in topics:
+            # Named actions instead of grant_publish's GenerateDataKey*: publishing needs exactly these two.
+            if getattr(topic, "master_key", None) is not None:
+                topic.master_key.grant(self.role, "kms:GenerateDataKey", "kms:Decrypt")
+        return [inputs, *outputs]
+
+    def _acknowledge_role_wildcards(self, log_group_arn: str, capture_objects: str | None,
+                                    async_objects: Sequence[str] = ()) -> None:
         policy = self.role.node.find_child("DefaultPolicy").node.default_child
         stack = cdk.Stack.of(self)
         reasons = {
@@ -263,6 +362,10 @@ class RealtimeEndpoint(Construct):
             reasons[nag_resource_name(stack.resolve(capture_objects))] = (
                 "Data capture writes objects whose keys SageMaker generates per hour and variant, only under "
                 "the capture prefix of its own bucket.")
+        for objects in async_objects:
+            reasons[nag_resource_name(stack.resolve(objects))] = (
+                "Asynchronous inference reads request objects the caller names and writes results under keys "
+                "SageMaker generates, only under this endpoint's async prefixes of its own bucket.")
         for resource, reason in reasons.items():
             cdk.Validations.of(policy).acknowledge(cdk.Acknowledgment(
                 id=f"AwsSolutions-IAM5[Resource::{resource}]", reason=reason))
@@ -287,6 +390,15 @@ class RealtimeEndpoint(Construct):
         return volume_key.key_arn
 
     def _autoscale(self, variant: ProductionVariant, autoscaling: Autoscaling) -> appscaling.ScalableTarget:
+        target = self._scalable_target(variant, autoscaling.min_capacity, autoscaling.max_capacity)
+        target.scale_to_track_metric(
+            "InvocationsPerInstance", target_value=autoscaling.invocations_per_instance,
+            predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
+            scale_in_cooldown=autoscaling.scale_in_cooldown, scale_out_cooldown=autoscaling.scale_out_cooldown)
+        return target
+
+    def _scalable_target(self, variant: ProductionVariant, min_capacity: int,
+                         max_capacity: int) -> appscaling.ScalableTarget:
         stack = cdk.Stack.of(self)
         # Application Auto Scaling manages SageMaker variants with its own service-linked role (created on first use).
         service_linked_role = iam.Role.from_role_arn(
@@ -298,13 +410,9 @@ class RealtimeEndpoint(Construct):
         target = appscaling.ScalableTarget(
             self, f"ScalableTarget{pascal_case(variant.name)}", service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
             resource_id=f"endpoint/{self.endpoint_name}/variant/{variant.name}",
-            scalable_dimension=DESIRED_INSTANCE_COUNT, min_capacity=autoscaling.min_capacity,
-            max_capacity=autoscaling.max_capacity, role=service_linked_role)
+            scalable_dimension=DESIRED_INSTANCE_COUNT, min_capacity=min_capacity,
+            max_capacity=max_capacity, role=service_linked_role)
         target.node.add_dependency(self.endpoint)
-        target.scale_to_track_metric(
-            "InvocationsPerInstance", target_value=autoscaling.invocations_per_instance,
-            predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
-            scale_in_cooldown=autoscaling.scale_in_cooldown, scale_out_cooldown=autoscaling.scale_out_cooldown)
         return target
 
     # -- metrics --------------------------------------------------------------------------------------------------
@@ -353,6 +461,22 @@ class RealtimeEndpoint(Construct):
                            per_instance: self.metric_invocations_per_instance(variant_name=variant_name,
                                                                               period=period)},
             label=f"{variant_name} instances (derived)", period=period)
+
+    def metric_backlog_size(self) -> cloudwatch.Metric:
+        """Asynchronous endpoints: requests waiting in the queue."""
+        return async_endpoint_metric(self.endpoint_name, "ApproximateBacklogSize")
+
+    def metric_oldest_request_age(self) -> cloudwatch.Metric:
+        """Asynchronous endpoints: age in seconds of the oldest queued request."""
+        return async_endpoint_metric(self.endpoint_name, "ApproximateAgeOfOldestRequest", statistic="Maximum")
+
+    def metric_async_failures(self, *, period: cdk.Duration = cdk.Duration.minutes(5)) -> cloudwatch.Metric:
+        """Asynchronous endpoints: requests that ended in the failure path, summed per 5 minutes."""
+        return async_endpoint_metric(self.endpoint_name, "InvocationFailures", statistic="Sum", period=period)
+
+    def metric_has_backlog_without_capacity(self) -> cloudwatch.Metric:
+        """Asynchronous endpoints: 1 while requests wait and no instance is running (scale-out from zero)."""
+        return async_endpoint_metric(self.endpoint_name, "HasBacklogWithoutCapacity", statistic="Maximum")
 
     def metric_cpu_utilization(self, *, variant_name: str) -> cloudwatch.Metric:
         """Sum over cores: 100% per vCPU."""
