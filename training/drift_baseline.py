@@ -11,7 +11,7 @@
   sketch: deterministic, and it keeps the distribution's shape for the two-sample KS statistic).
 
 The same binning convention (numpy ``searchsorted(edges, x, side="left")``) is used by the drift job in
-``ml_constructs/monitoring/drift_job/runtime/drift.py``; both must change together.
+``ml_constructs/monitoring/drift_job/runtime/drift_stats.py``; both must change together.
 """
 from __future__ import annotations
 

@@ -23,10 +23,10 @@ from typing import Any, Iterable
 
 import numpy as np
 
-import drift
-import emf
-import quality
-import readers
+import drift_stats as drift
+import drift_emf as emf
+import drift_quality as quality
+import drift_readers as readers
 
 DEFAULT_WINDOW_MINUTES = 60
 DEFAULT_LABEL_LOOKBACK_HOURS = 24 * 7
