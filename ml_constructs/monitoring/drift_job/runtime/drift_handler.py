@@ -9,8 +9,9 @@ Configuration (environment, set by the DriftMonitor construct):
 ``BASELINE_PATH``   drift_baseline.json (shipped in the function's baseline layer under /opt)
 ``METRIC_NAMESPACE``  ``SETTINGS``  JSON: thresholds, ``decision_threshold``, ``window_minutes``, ``label_lookback_hours``
 
-Event (all optional): ``{"window_end": ISO time (default: the scheduled time, else now), "window_minutes": int,
-"keys": [object keys to read instead of listing the window], "output_prefix": batch outputs' prefix}``.
+Event (all optional): ``{"window_end" or "scheduled_time": ISO time (default now), "window_minutes": int,
+"keys": [object keys to read instead of listing the window], "input_prefix"/"output_prefix": a Batch Transform
+run's input and output prefixes (``<output_prefix><key relative to input_prefix>.out``; default OUTPUT_PREFIX)}``.
 An object belongs to the window when its LastModified falls in ``[end - window, end)``.
 """
 from __future__ import annotations
@@ -37,7 +38,7 @@ def _settings() -> dict[str, Any]:
 
 
 def _window_end(event: dict) -> dt.datetime:
-    text = event.get("window_end") or event.get("time")
+    text = event.get("window_end") or event.get("scheduled_time")
     if isinstance(text, str):
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
         return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
@@ -131,7 +132,8 @@ def run(event: dict, s3: Any, *, out=sys.stdout) -> dict[str, Any]:
     fmt, bucket, prefix = os.environ["SOURCE_FORMAT"], os.environ["SOURCE_BUCKET"], os.environ.get("SOURCE_PREFIX", "")
     keys = event.get("keys") or list_keys(s3, bucket, prefix, start, end)
     window = build_window(s3, fmt=fmt, bucket=bucket, keys=keys, n_features=len(baseline["features"]),
-                          output_prefix=event.get("output_prefix"), input_prefix=prefix)
+                          output_prefix=event.get("output_prefix") or os.environ.get("OUTPUT_PREFIX"),
+                          input_prefix=event.get("input_prefix", prefix))
     features, scores = window.arrays()
     report = drift.drift_report(features, scores, baseline, thresholds=drift.Thresholds.from_mapping(settings),
                                 rows_seen=window.rows_seen, invalid=window.invalid)
@@ -146,7 +148,9 @@ def run(event: dict, s3: Any, *, out=sys.stdout) -> dict[str, Any]:
     report_key = f"{report_prefix}reports/{stamp}/report.json"
     s3.put_object(Bucket=report_bucket, Key=report_key, Body=json.dumps(report, indent=1).encode(),
                   ContentType="application/json")
-    for line in emf.lines(report, namespace=os.environ["METRIC_NAMESPACE"], timestamp_ms=int(end.timestamp() * 1000)):
+    # Stamped at the window's start: the hourly datapoint lands in the period the window covers, which is
+    # complete (and evaluable by the alarms) by the time the job runs.
+    for line in emf.lines(report, namespace=os.environ["METRIC_NAMESPACE"], timestamp_ms=int(start.timestamp() * 1000)):
         print(line, file=out)
     return {"status": report["status"], "drift": report["drift"], "drifted_features": report["drifted_features"],
             "invalid_rate": report["invalid_rate"], "rows_seen": report["rows_seen"],
