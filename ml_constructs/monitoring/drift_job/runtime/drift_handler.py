@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import sys
 from typing import Any, Iterable
@@ -92,7 +93,7 @@ def predictions_index(window: readers.WindowBuilder) -> bytes:
     """``{"id", "score"}`` lines for the window's predictions that carry an inference id (for later labels)."""
     return "".join(json.dumps({"id": identifier, "score": score}) + "\n"
                    for identifier, score in zip(window.ids, window.scores)
-                   if identifier is not None and score == score).encode()
+                   if identifier is not None and not math.isnan(score)).encode()
 
 
 def window_quality(s3: Any, *, start: dt.datetime, end: dt.datetime, settings: dict) -> dict[str, Any] | None:
