@@ -102,3 +102,20 @@ def test_objects_outside_the_window_are_not_read(handler_module, s3):
     past = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)).isoformat()
     result, _ = run(handler_module, s3, {"window_end": past})
     assert result["status"] == "no data"
+
+
+def test_a_batch_run_joins_its_inputs_to_the_transform_outputs(handler_module, s3, monkeypatch):
+    # GIVEN a batch source: an input object and the transform's .out for it under the run's output prefix
+    monkeypatch.setenv("SOURCE_FORMAT", "batch")
+    monkeypatch.setenv("SOURCE_PREFIX", "batch/input/")
+    s3.put_object(Bucket=BUCKET, Key="batch/input/2026-01-01/a.csv", Body=f"t1,{CSV_ROW}\nt2,{CSV_ROW}\nt3,1\n".encode())
+    s3.put_object(Bucket=BUCKET, Key="batch/predictions/run-1/2026-01-01/a.csv.out", Body=b"t1,0.5\nt2,0.25\n")
+    # WHEN the step after the transform runs the job over that run's objects
+    result, documents = run(handler_module, s3, {"window_end": later(), "keys": ["batch/input/2026-01-01/a.csv"],
+                                                 "input_prefix": "batch/input/",
+                                                 "output_prefix": "batch/predictions/run-1/"})
+    # THEN every row is counted, the short one as invalid, and the scores come from the outputs
+    assert result["rows_seen"] == 3 and result["invalid_rate"] == pytest.approx(1 / 3, abs=1e-6)
+    bucket, key = result["report"].removeprefix("s3://").split("/", 1)
+    report = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert report["prediction"]["count"] == 2 and report["invalid"]["wrong_width"] == 1
