@@ -1,6 +1,7 @@
 """Drift checks: the built-in engine's drift statistics on a local file, and Model Monitor's check on demand.
 
     python -m ops.monitor drift --model-dir artifacts/fraud-detector --input window.csv [--json]
+    python -m ops.monitor run --function <the stack's drift function name> [--window-end 2025-01-31T10:00Z]
     python -m ops.monitor run-now --endpoint fraud-detector-realtime --start -PT3H --end -PT0H
                                   [--schedule NAME] [--region REGION] [--poll-seconds 30]
                                   [--timeout-minutes 60] [--keep]

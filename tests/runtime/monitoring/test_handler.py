@@ -119,3 +119,13 @@ def test_a_batch_run_joins_its_inputs_to_the_transform_outputs(handler_module, s
     bucket, key = result["report"].removeprefix("s3://").split("/", 1)
     report = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     assert report["prediction"]["count"] == 2 and report["invalid"]["wrong_width"] == 1
+
+
+def test_an_object_that_cannot_be_read_is_counted_and_named_not_fatal(handler_module, s3):
+    s3.put_object(Bucket=BUCKET, Key="datacapture/ep/a.jsonl", Body=capture(CSV_ROW).encode())
+    result, _ = run(handler_module, s3, {"window_end": later(), "keys": ["datacapture/ep/a.jsonl",
+                                                                         "datacapture/ep/expired.jsonl"]})
+    bucket, key = result["report"].removeprefix("s3://").split("/", 1)
+    report = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert result["rows_seen"] == 2 and report["invalid"]["unreadable"] == 1
+    assert report["unreadable_objects"] == ["datacapture/ep/expired.jsonl: NoSuchKey"]

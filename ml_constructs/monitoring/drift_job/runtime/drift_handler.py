@@ -65,7 +65,13 @@ def build_window(s3: Any, *, fmt: str, bucket: str, keys: list[str], n_features:
                  output_prefix: str | None = None, input_prefix: str = "") -> readers.WindowBuilder:
     window = readers.WindowBuilder(n_features)
     for key in keys:
-        body = _read(s3, bucket, key)
+        try:
+            body = _read(s3, bucket, key)
+        except s3.exceptions.ClientError as exc:  # expired by lifecycle since the listing, or not readable to us
+            # One unreadable object is one unreadable record and a named entry in the report, not a failed run.
+            window.unreadable()
+            window.unreadable_objects.append(f"{key}: {exc.response.get('Error', {}).get('Code')}")
+            continue
         if fmt == "capture":
             readers.read_capture_lines(_lines(body), window)
         elif fmt == "samples":
@@ -145,6 +151,7 @@ def run(event: dict, s3: Any, *, out=sys.stdout) -> dict[str, Any]:
         s3.put_object(Bucket=report_bucket, Key=f"{report_prefix}predictions/{stamp}.jsonl", Body=index)
     report["quality"] = window_quality(s3, start=start, end=end, settings=settings)
     report.update({"window_start": start.isoformat(), "window_end": end.isoformat(), "objects": len(keys),
+                   "unreadable_objects": window.unreadable_objects[:100],
                    "source": f"s3://{bucket}/{prefix}"})
     report_key = f"{report_prefix}reports/{stamp}/report.json"
     s3.put_object(Bucket=report_bucket, Key=report_key, Body=json.dumps(report, indent=1).encode(),

@@ -42,6 +42,7 @@ class WindowBuilder:
     rows: array.array = field(default_factory=lambda: array.array("d"))
     scores: array.array = field(default_factory=lambda: array.array("d"))
     ids: list = field(default_factory=list)
+    unreadable_objects: list = field(default_factory=list)
     rows_seen: int = 0
     invalid: dict = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
 
