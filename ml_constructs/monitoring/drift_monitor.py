@@ -254,6 +254,17 @@ class DriftMonitor(Construct):
                    "(<function ARN>:*); no other function can be invoked."))
         return schedule
 
+    # -- access and outputs ---------------------------------------------------------------------------------------
+    def grant_run(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` start the job on demand (``python -m ops.monitor run``)."""
+        return self.function.grant_invoke(grantee)
+
+    def add_outputs(self) -> None:
+        """Stack outputs the operator commands need: the function to run and where reports go."""
+        cdk.CfnOutput(self, "DriftFunctionName", value=self.function.function_name,
+                      description="python -m ops.monitor run --function <this>")
+        cdk.CfnOutput(self, "DriftReportsPrefix", value=self.report_prefix)
+
     # -- metrics --------------------------------------------------------------------------------------------------
     @property
     def period(self) -> cdk.Duration:

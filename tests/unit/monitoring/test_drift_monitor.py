@@ -173,3 +173,11 @@ def test_the_template_is_cfn_lint_clean(model_dir, tmp_path):
     errors = [str(match) for match in lint(template.read_text(), regions=["us-east-1", "eu-west-1"])
               if match.rule.id.startswith("E")]
     assert errors == []
+
+
+def test_outputs_name_the_function_that_ops_monitor_run_invokes(model_dir):
+    _, stack, monitor = make_stack(model_dir)
+    monitor.add_outputs()
+    outputs = Template.from_stack(stack).find_outputs("*")
+    function_outputs = [output for name, output in outputs.items() if "DriftFunctionName" in name]
+    assert len(function_outputs) == 1 and "Ref" in function_outputs[0]["Value"]
