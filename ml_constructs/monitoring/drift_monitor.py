@@ -116,9 +116,13 @@ def _validate(*, source: DriftSource, thresholds: DriftThresholds, schedule: Dri
         problems.append(f"source format {source.format!r} is not one of {', '.join(SOURCE_FORMATS)}")
     if source.format == "batch" and source.output_prefix is None:
         problems.append("a batch source needs output_prefix (where the transform writes <object>.out)")
-    for name in ("psi", "ks", "prediction_psi", "invalid_rate"):
-        if not 0 < getattr(thresholds, name) <= (1 if name != "psi" and name != "prediction_psi" else 10):
-            problems.append(f"threshold {name} {getattr(thresholds, name)} is out of range")
+    # KS and the invalid rate are shares (at most 1); PSI is unbounded, but past 10 no alarm would ever fire.
+    for name, upper in (("psi", 10.0), ("prediction_psi", 10.0), ("ks", 1.0), ("invalid_rate", 1.0)):
+        if not 0 < getattr(thresholds, name) <= upper:
+            problems.append(f"threshold {name} {getattr(thresholds, name)} must be above 0 and at most {upper:g}")
+    for feature, value in thresholds.feature_psi.items():
+        if not 0 < value <= 10:
+            problems.append(f"feature_psi[{feature!r}] {value} must be above 0 and at most 10")
     if not 0 < thresholds.min_auc <= 1:
         problems.append(f"min_auc {thresholds.min_auc} must be in (0, 1]")
     unknown = sorted(set(thresholds.feature_psi) - set(feature_names))

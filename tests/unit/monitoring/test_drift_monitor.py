@@ -129,6 +129,8 @@ def test_without_labels_there_is_no_quality_alarm_and_the_dashboard_has_no_quali
 @pytest.mark.parametrize("options, message", [
     ({"thresholds": DriftThresholds(feature_psi={"nope": 0.1})}, "unknown feature"),
     ({"thresholds": DriftThresholds(min_auc=0)}, "min_auc"),
+    ({"thresholds": DriftThresholds(ks=1.5)}, "threshold ks 1.5 must be above 0 and at most 1"),
+    ({"thresholds": DriftThresholds(feature_psi={"amount": 0})}, "feature_psi"),
     ({"schedule": DriftSchedule(expression="hourly")}, "not a rate"),
 ])
 def test_invalid_options_are_refused_with_the_reason(model_dir, options, message):
