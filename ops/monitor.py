@@ -1,10 +1,19 @@
-"""Run the endpoint's data-quality check now, over a chosen window, and print the violations.
+"""Drift checks: the built-in engine's drift statistics on a local file, and Model Monitor's check on demand.
 
+    python -m ops.monitor drift --model-dir artifacts/fraud-detector --input window.csv [--json]
+    python -m ops.monitor run --function <the stack's drift function name> [--window-end 2025-01-31T10:00Z]
     python -m ops.monitor run-now --endpoint fraud-detector-realtime --start -PT3H --end -PT0H
                                   [--schedule NAME] [--region REGION] [--poll-seconds 30]
                                   [--timeout-minutes 60] [--keep]
 
-``--start``/``--end`` are ISO 8601 offsets before now (``-PT3H``, ``-P1D``) or UTC times
+``drift`` runs the built-in engine's code (the drift Lambda's, loaded from
+ml_constructs/monitoring/drift_job/runtime) on a CSV whose header names the features, a SageMaker
+data-capture JSONL file or serverless samples (JSON Lines ``{"inference_id", "features", "score"}``), against
+the model's drift_baseline.json (built in memory from baseline.csv and model.onnx when the model has none).
+Scores come from the capture's responses, a ``score`` column, or model.onnx. ``--json`` prints
+``{"features": {"<name>": {"psi", "ks", "drift"}}, "prediction": {...}, "invalid_rate": ..., ...}``.
+
+``run-now`` copies Model Monitor's hourly data-quality check. ``--start``/``--end`` are ISO 8601 offsets before now (``-PT3H``, ``-P1D``) or UTC times
 (``2025-01-31T10:00Z``, rounded outward to whole hours); the window may span at most 24 hours.
 
 SageMaker runs a monitoring schedule whose expression is ``NOW`` once, immediately, over
@@ -16,9 +25,10 @@ prints it. The one-time schedule and the copied job definition are deleted after
 
 Every option is checked before the first AWS call, so a mistake never leaves a schedule behind.
 
-Exit codes: 0 no violations; 1 violations found; 2 invalid arguments, no (or an invalid) AWS region
-or profile, or nothing to copy; 3 the run failed, AWS refused, could not be reached or no credentials
-were found; 4 gave up waiting (the run goes on; clean up with --keep's names).
+Exit codes (ops/cli.py's table): 0 no drift / no violations; 1 drift or violations found, the run failed, or
+gave up waiting (the run goes on; clean up with --keep's names); 2 invalid arguments or input file, no (or an
+invalid) AWS region or profile, or nothing to copy; 3 AWS refused, could not be reached or no credentials
+were found.
 """
 from __future__ import annotations
 
@@ -30,13 +40,18 @@ import re
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence, TextIO
 
-EXIT_CLEAN = 0
-EXIT_VIOLATIONS = 1
-EXIT_USAGE = 2
-EXIT_FAILED = 3
-EXIT_STILL_RUNNING = 4
+import numpy as np
+
+from ops import cli
+from ops.cli import EXIT_AWS, EXIT_FAILED, EXIT_OK, EXIT_USAGE
+
+EXIT_CLEAN = EXIT_OK
+EXIT_VIOLATIONS = EXIT_FAILED
+EXIT_DRIFT = EXIT_FAILED
+EXIT_STILL_RUNNING = EXIT_FAILED
 DEFAULT_POLL_SECONDS = 30.0
 DEFAULT_TIMEOUT_MINUTES = 60.0
 #: time.sleep refuses (OverflowError) anything past about 2**63 ns; an hour between polls is already plenty.
@@ -55,12 +70,9 @@ ENDPOINT_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 DURATION_PATTERN = re.compile(r"(?P<sign>[-+]?)P(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?)?")
 
 
-class UsageError(Exception):
-    """A mistake in the command line or nothing to run: exit 2."""
-
-
-class RunFailed(Exception):
-    """The run failed, or AWS refused a call: exit 3."""
+UsageError = cli.UsageError
+RunFailed = cli.OperationFailed
+AwsFailed = cli.AwsError
 
 
 @dataclass(frozen=True)
@@ -171,11 +183,11 @@ def _call(what: str, function: Callable[..., Any], **kwargs: Any) -> Any:
         return function(**kwargs)
     except botocore.exceptions.ClientError as exc:
         error = exc.response.get("Error", {})
-        raise RunFailed(f"{what} failed: {error.get('Code')}: {error.get('Message')}") from None
+        raise AwsFailed(f"{what} failed: {error.get('Code')}: {error.get('Message')}") from None
     except botocore.exceptions.NoCredentialsError:
-        raise RunFailed(f"{what}: no AWS credentials found (configure a profile or the AWS_* variables)") from None
+        raise AwsFailed(f"{what}: no AWS credentials found (configure a profile or the AWS_* variables)") from None
     except botocore.exceptions.BotoCoreError as exc:
-        raise RunFailed(f"{what}: could not reach AWS: {exc}") from None
+        raise AwsFailed(f"{what}: could not reach AWS: {exc}") from None
 
 
 def find_job_definition(sagemaker: Any, endpoint: str, schedule: str | None) -> str:
@@ -247,7 +259,7 @@ def read_violations(sagemaker: Any, s3: Any, execution: dict[str, Any]) -> tuple
         if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
             return report_uri, []
         error = exc.response.get("Error", {})
-        raise RunFailed(f"reading {report_uri} failed: {error.get('Code')}: {error.get('Message')}") from None
+        raise AwsFailed(f"reading {report_uri} failed: {error.get('Code')}: {error.get('Message')}") from None
     try:
         return report_uri, list(json.loads(body).get("violations", []))
     except (ValueError, AttributeError):
@@ -275,7 +287,7 @@ def cleanup(sagemaker: Any, schedule: str | None, job_definition: str, err: Text
     for what, function, kwargs in steps:
         try:
             _call(f"deleting {what}", function, **kwargs)
-        except RunFailed as exc:
+        except cli.OpsError as exc:
             print(f"warning: {exc}; delete it yourself", file=err)
 
 
@@ -329,10 +341,191 @@ def _attach_offsets(argv: list[str]) -> list[str]:
     return joined
 
 
+RUNTIME_DIR = Path(__file__).resolve().parents[1] / "ml_constructs" / "monitoring" / "drift_job" / "runtime"
+
+
+def _runtime() -> tuple[Any, Any]:
+    """The drift job's own modules (drift_stats, drift_readers), so the local check is the Lambda's code."""
+    if str(RUNTIME_DIR) not in sys.path:
+        sys.path.append(str(RUNTIME_DIR))
+    import drift_readers
+    import drift_stats
+
+    return drift_stats, drift_readers
+
+
+def load_model(model_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(metadata, drift baseline) of a model folder; the baseline is built from baseline.csv when absent."""
+    metadata_path = model_dir / "metadata.json"
+    try:
+        metadata = json.loads(metadata_path.read_text())
+        names = list(metadata["feature_names"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UsageError(f"{metadata_path} is missing or not a model's metadata.json (build one with "
+                         "python -m training.build)") from None
+    baseline_name = (metadata.get("monitoring") or {}).get("drift_baseline") or "drift_baseline.json"
+    baseline_path = model_dir / baseline_name
+    if baseline_path.is_file():
+        try:
+            baseline = json.loads(baseline_path.read_text())
+            if list(baseline["features"]) != names:
+                raise ValueError
+        except (ValueError, KeyError, TypeError):
+            raise UsageError(f"{baseline_path} is not a drift baseline for this model's features") from None
+        return metadata, baseline
+    from training.drift_baseline import build_drift_baseline
+
+    try:
+        reference = np.loadtxt(model_dir / "baseline.csv", delimiter=",", skiprows=1, ndmin=2)
+    except (OSError, ValueError):
+        raise UsageError(f"{model_dir} has neither drift_baseline.json nor a readable baseline.csv") from None
+    scores = score_rows(model_dir, metadata, reference)
+    if scores is None:
+        raise UsageError(f"{model_dir} has no drift_baseline.json, and scoring baseline.csv needs onnxruntime")
+    return metadata, build_drift_baseline(reference, names, scores)
+
+
+def score_rows(model_dir: Path, metadata: dict[str, Any], rows: np.ndarray) -> np.ndarray | None:
+    """The positive-class score of each complete row with model.onnx (NaN for incomplete rows), or None."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    onnx = metadata.get("onnx") or {}
+    session = onnxruntime.InferenceSession(str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    scores = np.full(rows.shape[0], np.nan)
+    complete = np.isfinite(rows).all(axis=1)
+    if complete.any():
+        output = session.run([onnx.get("probabilities_output", "probabilities")],
+                             {onnx.get("input_name", "features"): rows[complete].astype(np.float32)})[0]
+        scores[complete] = np.asarray(output, dtype=np.float64)[:, int(metadata.get("positive_class", 1))]
+    return scores
+
+
+def drift_check(model_dir: Path, input_path: Path, *, psi_threshold: float | None = None,
+                ks_threshold: float | None = None) -> dict[str, Any]:
+    """The drift report of a local file against the model's baseline (the drift Lambda's computation)."""
+    drift_stats, drift_readers = _runtime()
+    metadata, baseline = load_model(model_dir)
+    names = list(baseline["features"])
+    try:
+        text = input_path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read {input_path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{input_path} is not UTF-8 text (expected a CSV or JSON Lines file)") from None
+    window = drift_readers.WindowBuilder(len(names))
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    if first.lstrip().startswith("{"):
+        reader = drift_readers.read_capture_lines if '"captureData"' in first else drift_readers.read_sample_lines
+        reader(text.splitlines(), window)
+    else:
+        try:
+            drift_readers.read_header_csv(text, names, window)
+        except ValueError as exc:
+            raise UsageError(f"{input_path}: {exc}") from None
+    features, scores = window.arrays()
+    if features.shape[0] and not np.isfinite(scores).any():  # no captured score: score with the model itself
+        scores = score_rows(model_dir, metadata, features)
+        if scores is None:
+            scores = np.full(features.shape[0], np.nan)
+    defaults = drift_stats.Thresholds()
+    thresholds = drift_stats.Thresholds(
+        psi=defaults.psi if psi_threshold is None else psi_threshold,
+        ks=defaults.ks if ks_threshold is None else ks_threshold,
+        prediction_psi=defaults.prediction_psi if psi_threshold is None else psi_threshold,
+        invalid_rate=defaults.invalid_rate)
+    report = drift_stats.drift_report(features, scores, baseline, thresholds=thresholds, rows_seen=window.rows_seen,
+                                      invalid=window.invalid)
+    if report["status"] == "no data":
+        raise UsageError(f"{input_path} holds no rows to analyse (no data)")
+    return report
+
+
+def format_drift(report: dict[str, Any]) -> str:
+    def number(value: Any) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    rows = [(name, result) for name, result in report["features"].items()] + [("(prediction)", report["prediction"])]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{'FEATURE':<{width}}  {'PSI':>8}  {'KS':>8}  {'MISSING':>8}  DRIFT"]
+    for name, result in rows:
+        lines.append(f"{name:<{width}}  {number(result.get('psi')):>8}  {number(result.get('ks')):>8}  "
+                     f"{number(result.get('missing_rate')):>8}  {'yes' if result['drift'] else 'no'}"
+                     + ("" if result.get("status") == "ok" else f" ({result.get('status')})"))
+    invalid = ", ".join(f"{reason} {count}" for reason, count in report["invalid"].items() if count) or "none"
+    lines.append(f"{report['rows_seen']} rows, invalid rate {report['invalid_rate']:.4f} ({invalid})")
+    return "\n".join(lines)
+
+
+def drift_command(args: argparse.Namespace, out: TextIO) -> int:
+    for option in ("psi_threshold", "ks_threshold"):
+        value = getattr(args, option)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise UsageError(f"--{option.replace('_', '-')} {value:g} must be a number above 0")
+    report = drift_check(Path(args.model_dir), Path(args.input), psi_threshold=args.psi_threshold,
+                         ks_threshold=args.ks_threshold)
+    if args.json:
+        summary = {"features": {name: {key: result.get(key) for key in ("psi", "ks", "drift", "missing_rate")}
+                                for name, result in report["features"].items()},
+                   "prediction": {key: report["prediction"].get(key) for key in ("psi", "ks", "drift")},
+                   "invalid_rate": report["invalid_rate"], "invalid": report["invalid"],
+                   "rows_seen": report["rows_seen"], "drifted_features": report["drifted_features"],
+                   "drift": report["drift"]}
+        print(json.dumps(summary, indent=1), file=out)
+    else:
+        print(format_drift(report), file=out)
+    return EXIT_DRIFT if report["drift"] or report["invalid_breach"] else EXIT_OK
+
+
+def run_builtin(args: argparse.Namespace, *, lambda_client: Any, out: TextIO) -> int:
+    """Invoke the built-in engine's drift Lambda now (the stack's DriftFunctionName output) and print its result."""
+    if not re.fullmatch(r"[a-zA-Z0-9_:.-]{1,140}", args.function):
+        raise UsageError(f"--function {_echo(args.function)} is not a Lambda function name or ARN")
+    event = {"window_minutes": args.window_minutes}
+    if args.window_end:
+        try:
+            dt.datetime.fromisoformat(args.window_end.replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(f"--window-end {_echo(args.window_end)} is not a time such as 2025-01-31T10:00Z") from None
+        event["window_end"] = args.window_end
+    if lambda_client is None:
+        lambda_client = _client("lambda", args.region)
+    response = _call(f"Invoke {args.function}", lambda_client.invoke, FunctionName=args.function,
+                     InvocationType="RequestResponse", Payload=json.dumps(event).encode())
+    body = response["Payload"].read()
+    if response.get("FunctionError"):
+        raise RunFailed(f"the drift job failed: {body.decode('utf-8', 'replace')[:500]}")
+    try:
+        result = json.loads(body)
+    except ValueError:
+        raise RunFailed("the drift job returned something other than JSON") from None
+    print(json.dumps(result, indent=1), file=out)
+    return EXIT_DRIFT if result.get("drift") else EXIT_OK
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ops.monitor", description=__doc__.split("\n\n")[0])
+    parser = cli.Parser(prog="python -m ops.monitor", description=__doc__.split("\n\n")[0],
+                        epilog="example:\n  python -m ops.monitor drift --model-dir artifacts/fraud-detector "
+                               "--input window.csv --json")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run-now", help="run the data-quality check over a window now and print violations")
+    drift = commands.add_parser("drift", help="drift statistics of a local CSV or data-capture file",
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="example:\n  python -m ops.monitor drift --model-dir artifacts/fraud-detector "
+                                       "--input capture.jsonl --json")
+    drift.add_argument("--model-dir", required=True, help="the model folder (metadata.json, drift_baseline.json)")
+    drift.add_argument("--input", required=True, help="CSV with a header naming the features, or capture JSONL")
+    drift.add_argument("--json", action="store_true", help="print the result as JSON")
+    drift.add_argument("--psi-threshold", type=float, help="flag PSI at or above this (default 0.2)")
+    drift.add_argument("--ks-threshold", type=float, help="flag KS at or above this (default 0.2)")
+    builtin = commands.add_parser("run", help="run the built-in engine's drift job now (invokes its Lambda)",
+                                  formatter_class=argparse.RawDescriptionHelpFormatter,
+                                  epilog="example:\n  python -m ops.monitor run --function <DriftFunctionName output>")
+    builtin.add_argument("--function", required=True, help="the drift Lambda's name (the stack's output)")
+    builtin.add_argument("--window-end", help="UTC time the window ends (default: now)")
+    builtin.add_argument("--window-minutes", type=int, default=60)
+    builtin.add_argument("--region", help="AWS region (default: the CLI's)")
+    run = commands.add_parser("run-now", help="Model Monitor engine: run the data-quality check over a window now")
     run.add_argument("--endpoint", required=True)
     run.add_argument("--start", required=True, help="window start: -PT3H, -P1D or 2025-01-31T10:00Z")
     run.add_argument("--end", default="-PT0H", help="window end (default -PT0H, now)")
@@ -344,34 +537,43 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, *, sagemaker: Any = None, s3: Any = None,
+def main(argv: Sequence[str] | None = None, *, sagemaker: Any = None, s3: Any = None, lambda_client: Any = None,
          now: dt.datetime | None = None, sleep: Callable[[float], None] = time.sleep,
          clock: Callable[[], float] = time.monotonic, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    try:
+    def command() -> int:
+        import botocore.exceptions
+
         args = _parser().parse_args(_attach_offsets(sys.argv[1:] if argv is None else list(argv)))
-    except SystemExit as exc:
-        return EXIT_CLEAN if exc.code == 0 else EXIT_USAGE
+        if args.command == "drift":
+            return drift_command(args, out)
+        try:
+            if args.command == "run":
+                return run_builtin(args, lambda_client=lambda_client, out=out)
+            moment = now or dt.datetime.now(dt.timezone.utc)
+            window = validate(args, moment)
+            sm, storage = sagemaker, s3
+            if sm is None or storage is None:
+                sm, storage = _clients(args.region, sm, storage)
+            return run_now(args, window=window, sagemaker=sm, s3=storage, now=moment, sleep=sleep, clock=clock,
+                           out=out, err=err)
+        except botocore.exceptions.NoCredentialsError:  # outside _call, e.g. while reading the report's body
+            raise AwsFailed("no AWS credentials found (configure a profile or the AWS_* variables)") from None
+        except botocore.exceptions.BotoCoreError as exc:
+            raise AwsFailed(f"could not reach AWS: {exc}") from None
+
+    return cli.run(command, err=err)
+
+
+def _client(service: str, region: str | None) -> Any:
+    import boto3
     import botocore.exceptions
 
-    now = now or dt.datetime.now(dt.timezone.utc)
     try:
-        window = validate(args, now)
-        if sagemaker is None or s3 is None:
-            sagemaker, s3 = _clients(args.region, sagemaker, s3)
-        return run_now(args, window=window, sagemaker=sagemaker, s3=s3, now=now, sleep=sleep, clock=clock, out=out,
-                       err=err)
-    except UsageError as exc:
-        print(f"error: {exc}", file=err)
-        return EXIT_USAGE
-    except RunFailed as exc:
-        print(f"error: {exc}", file=err)
-        return EXIT_FAILED
-    except botocore.exceptions.NoCredentialsError:  # outside _call, e.g. while reading the report's body
-        print("error: no AWS credentials found (configure a profile or the AWS_* variables)", file=err)
-        return EXIT_FAILED
-    except botocore.exceptions.BotoCoreError as exc:
-        print(f"error: could not reach AWS: {exc}", file=err)
-        return EXIT_FAILED
+        return boto3.client(service, region_name=region)
+    except botocore.exceptions.NoRegionError:
+        raise UsageError("no AWS region configured; pass --region or set AWS_REGION") from None
+    except (botocore.exceptions.InvalidRegionError, botocore.exceptions.ProfileNotFound) as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _clients(region: str | None, sagemaker: Any, s3: Any) -> tuple[Any, Any]:

@@ -186,7 +186,7 @@ def test_a_refused_schedule_removes_the_copied_definition(clients):
     sm_stub.add_client_error("create_monitoring_schedule", "ResourceLimitExceeded", "too many schedules")
     sm_stub.add_response("delete_data_quality_job_definition", {}, {"JobDefinitionName": ONE_TIME})
     code, _, err = run(["run-now", "--endpoint", ENDPOINT, "--start", "-PT3H"], sagemaker, s3)
-    assert code == ops_monitor.EXIT_FAILED and "ResourceLimitExceeded: too many schedules" in err
+    assert code == ops_monitor.EXIT_AWS and "ResourceLimitExceeded: too many schedules" in err
 
 
 def test_an_endpoint_without_a_schedule_is_a_user_error(clients):
@@ -286,7 +286,7 @@ def test_a_bad_region_or_profile_is_a_usage_error(no_aws_configuration, monkeypa
 
 def test_no_credentials_fails_with_one_line(no_aws_configuration):
     code, err = run_for_real(["run-now", "--endpoint", ENDPOINT, "--start", "-PT3H", "--region", "eu-west-1"])
-    assert code == ops_monitor.EXIT_FAILED
+    assert code == ops_monitor.EXIT_AWS
     assert err == ("error: ListMonitoringSchedules for fraud-detector-realtime: no AWS credentials found "
                    "(configure a profile or the AWS_* variables)\n")
 
@@ -306,5 +306,5 @@ def test_a_connection_error_outside_the_wrapped_calls_is_one_line_and_still_clea
     expect_cleanup(sm_stub)
     code, _, err = run(["run-now", "--endpoint", ENDPOINT, "--start", "-PT3H"], sagemaker, _UnreachableS3())
     # THEN exit 3 with the reason on one line, and the one-time schedule and definition are still deleted
-    assert code == ops_monitor.EXIT_FAILED
+    assert code == ops_monitor.EXIT_AWS
     assert err.splitlines()[-1].startswith("error: could not reach AWS: Could not connect to the endpoint URL")
