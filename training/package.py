@@ -138,6 +138,9 @@ def read_data(path: Path, label: Optional[str]) -> tuple[list[str], datafiles.Ro
             raise PackageError(f"--data {path} line {line_number} has {len(record)} values, the header "
                                f"{len(header)}")
         for column, text in enumerate(record):
+            if not text.strip():
+                raise PackageError(f"--data {path} line {line_number}, column {header[column]!r}: missing or infinite "
+                                   "values are not supported (the endpoints reject them); fill or drop them")
             try:
                 if "_" in text or not text.isascii():
                     raise ValueError(text)
@@ -322,10 +325,13 @@ def run(args: argparse.Namespace) -> str:
             f"{len(rows.features)} rows, ONNX max abs difference {difference:.3g}")
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    """Command-line entry point; re-executes itself with PYTHONHASHSEED pinned (ONNX bytes depend on it)."""
+def main(argv: Optional[list[str]] = None, *, pin_hash_seed: bool = True) -> int:
+    """Command-line entry point; re-executes itself with PYTHONHASHSEED pinned (ONNX bytes depend on it).
+
+    ``pin_hash_seed=False`` runs in this process (tests of the refusals that come before conversion).
+    """
     args = _parse(argv)
-    if not export.hash_seed_is_fixed():
+    if pin_hash_seed and not export.hash_seed_is_fixed():
         env = {**os.environ, "PYTHONHASHSEED": export.REQUIRED_HASH_SEED}
         forwarded = sys.argv[1:] if argv is None else argv
         os.execve(sys.executable, [sys.executable, "-m", "training.package", *forwarded], env)
