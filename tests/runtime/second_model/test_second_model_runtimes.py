@@ -6,6 +6,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from tests.runtime.conftest import start_server
 from tests.runtime.second_model.conftest import FEATURES, NAME, THRESHOLD
 
-REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 LAMBDA_SRC = REPO_ROOT / "lambda_src"
 EDGE_DIR = REPO_ROOT / "edge_component"
 #: ONNX computes in float32; training.package refused the model if it differed by more than this.

@@ -6,7 +6,6 @@ import json
 import joblib
 import numpy as np
 import pytest
-from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
