@@ -100,7 +100,8 @@ def check_estimator(estimator: Any, feature_names: list[str]) -> None:
     fitted = getattr(estimator, "n_features_in_", None)
     if fitted is not None and fitted != len(feature_names):
         raise PackageError(f"{kind} was fitted on {fitted} features but the data has {len(feature_names)} feature "
-                           f"columns ({', '.join(feature_names[:20])})")
+                           f"columns ({', '.join(feature_names[:20])}); drop the extra columns, and name the label "
+                           "column with --label")
     names_in = getattr(estimator, "feature_names_in_", None)
     if names_in is not None and list(names_in) != list(feature_names):
         raise PackageError(f"{kind} was fitted on columns {list(names_in)} but the data's feature columns are "
