@@ -50,13 +50,14 @@ LOGGER = logging.getLogger(__name__)
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
+# The model contract (training/contract.py) this reader follows; any other version is refused at load.
+SCHEMA_VERSION = 2
 
 CSV = "text/csv"
 JSON = "application/json"
 ANY = "*/*"
 SUPPORTED_TYPES = (CSV, JSON)
 
-DEFAULT_THRESHOLD = 0.5
 # Batch Transform's MaxPayloadInMB ceiling (real-time InvokeEndpoint is capped at 6 MB before us):
 # no payload SageMaker can send is refused, a runaway local request is.
 DEFAULT_MAX_PAYLOAD_MB = 100
@@ -79,7 +80,7 @@ class LoadedModel(object):
         self.feature_names = list(metadata["feature_names"])
         self.n_features = int(metadata["n_features"])
         self.model_version = str(metadata["model_version"])
-        self.threshold = float(metadata.get("decision_threshold", DEFAULT_THRESHOLD))
+        self.threshold = float(metadata["decision_threshold"])
         self.max_payload_bytes = max_payload_bytes
         self.positive_class = metadata.get("positive_class", 1)
         classes = list(getattr(estimator, "classes_", [0, 1]))
@@ -125,7 +126,9 @@ def model_fn(model_dir):
         threadpool_limits(limits=1)
     with open(os.path.join(model_dir, METADATA_FILE), "r", encoding="utf-8") as handle:
         metadata = json.load(handle)
-    missing = [key for key in ("model_version", "feature_names", "n_features") if key not in metadata]
+    check_schema_version(metadata)
+    missing = [key for key in ("model_version", "feature_names", "n_features", "decision_threshold")
+               if key not in metadata]
     if missing:
         raise ValueError("%s lacks %s" % (METADATA_FILE, ", ".join(missing)))
     estimator = joblib.load(os.path.join(model_dir, MODEL_FILE))
@@ -144,6 +147,14 @@ def model_fn(model_dir):
         raise ValueError("inconsistent model package: " + "; ".join(problems))
     LOGGER.info("loaded %s version %s (%d features)", metadata.get("model_name"), model.model_version, model.n_features)
     return model
+
+
+def check_schema_version(metadata):
+    """Refuse metadata written for another version of the model contract (one line naming the supported one)."""
+    found = metadata.get("schema_version") if isinstance(metadata, dict) else None
+    if found != SCHEMA_VERSION:
+        raise ValueError("%s has schema_version %r; this inference.py reads schema_version %d: re-package the "
+                         "model with `python -m training.package`" % (METADATA_FILE, found, SCHEMA_VERSION))
 
 
 def transform_fn(model, request_body, content_type, accept):

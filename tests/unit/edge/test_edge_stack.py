@@ -103,7 +103,9 @@ def test_run_reads_every_setting_from_the_default_configuration(edge_recipe, edg
     assert used <= set(defaults)
     assert defaults["modelPath"] == object_key(edge_assets["Component/ModelArtifact"])
     assert '--artifacts-dir "{artifacts:path}"' in run
-    assert defaults["modelVersion"] == "v1-1a9a77bb35cd"
+    # the built model's version (content-derived: read, never pinned)
+    metadata = json.loads((REPO_ROOT / "artifacts" / "fraud-detector" / "metadata.json").read_text())
+    assert defaults["modelVersion"] == metadata["model_version"]
     assert defaults["scoreThreshold"] == "0.5"
     assert (defaults["inputTopic"], defaults["outputTopic"], defaults["errorTopic"]) == (
         "fraud-detector/transactions", "fraud-detector/predictions", "fraud-detector/errors")
