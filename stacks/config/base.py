@@ -1,0 +1,46 @@
+"""The base of every configuration section: a frozen pydantic model that refuses unknown keys.
+
+Each field's default, range and pattern are declared once, on the field (:func:`setting`). Checks that
+span fields live in a section's ``problems()``: it runs only when every field of the section parsed, so a
+bad value never produces follow-on errors from checks that would have read a stand-in value.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic_core import PydanticCustomError
+
+#: The pydantic error type that carries a section's cross-field problems (see ``loading.describe``).
+PROBLEMS_ERROR = "config_problems"
+
+
+def setting(default: Any = ..., *, ge: float | None = None, le: float | None = None, pattern: str | None = None,
+            multiple_of: int | None = None, help: str = "", alias: str | None = None) -> Any:
+    """A field with its default, its range or pattern and a human description of what is allowed."""
+    return Field(default, ge=ge, le=le, pattern=pattern, multiple_of=multiple_of, description=help or None,
+                 alias=alias)
+
+
+class ConfigModel(BaseModel):
+    """A configuration section: immutable, every key known, cross-field checks in :meth:`problems`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def problems(self) -> list[str]:
+        """Checks spanning this section's fields, as ``relative.key: message`` lines; none by default."""
+        return []
+
+    def problems_in_context(self, context: dict[str, Any]) -> list[str]:
+        """Checks that need facts from outside the section, passed by the loader as validation context."""
+        return []
+
+    @model_validator(mode="after")
+    def _cross_checks(self, info: ValidationInfo) -> "ConfigModel":
+        found = self.problems() + self.problems_in_context(info.context or {})
+        if found:
+            raise PydanticCustomError(PROBLEMS_ERROR, "{problems}", {"problems": tuple(found)})
+        return self
+
+
+__all__ = ["ConfigModel", "PROBLEMS_ERROR", "setting"]
