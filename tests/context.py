@@ -129,3 +129,12 @@ FEATURE_FLAGS: dict[str, Any] = {
 def pinned_context() -> dict[str, Any]:
     """A fresh copy of the pinned context (``deploy`` plus feature flags), safe to modify."""
     return copy.deepcopy({"deploy": DEPLOY, **FEATURE_FLAGS})
+
+
+#: The four deployment patterns, each a ``deploy.<pattern>`` section with an ``enabled`` key.
+PATTERNS = ("realtime", "batch", "edge", "serverless")
+
+
+def only_pattern(pattern: str) -> dict[str, Any]:
+    """``-c`` overrides that switch every other pattern off (faster synths)."""
+    return {f"deploy.{other}.enabled": False for other in PATTERNS if other != pattern}

@@ -18,14 +18,22 @@ PROBLEMS_ERROR = "config_problems"
 def setting(default: Any = ..., *, ge: float | None = None, le: float | None = None, pattern: str | None = None,
             multiple_of: int | None = None, help: str = "", alias: str | None = None) -> Any:
     """A field with its default, its range or pattern and a human description of what is allowed."""
-    return Field(default, ge=ge, le=le, pattern=pattern, multiple_of=multiple_of, description=help or None,
-                 alias=alias)
+    # pydantic searches for the pattern; a setting must match it whole.
+    return Field(default, ge=ge, le=le, pattern=f"^(?:{pattern})$" if pattern else None, multiple_of=multiple_of, alias=alias,
+                 json_schema_extra={"allowed": help} if help else None)
+
+
+def allowed_text(info: Any) -> str | None:
+    """The human description of what a field accepts (``setting(help=...)``), if any."""
+    extra = info.json_schema_extra if info is not None else None
+    return extra.get("allowed") if isinstance(extra, dict) else None
 
 
 class ConfigModel(BaseModel):
     """A configuration section: immutable, every key known, cross-field checks in :meth:`problems`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    # The docstring under a field is its description (the configuration reference shows it).
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, use_attribute_docstrings=True)
 
     def problems(self) -> list[str]:
         """Checks spanning this section's fields, as ``relative.key: message`` lines; none by default."""
@@ -43,4 +51,4 @@ class ConfigModel(BaseModel):
         return self
 
 
-__all__ = ["ConfigModel", "PROBLEMS_ERROR", "setting"]
+__all__ = ["ConfigModel", "PROBLEMS_ERROR", "allowed_text", "setting"]

@@ -16,7 +16,7 @@ from typing import Any, Literal, Mapping, Union, get_args, get_origin
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
-from stacks.config.base import PROBLEMS_ERROR
+from stacks.config.base import PROBLEMS_ERROR, allowed_text
 
 CONTEXT_KEY = "deploy"
 ENV_CONTEXT_KEY = "env"
@@ -250,7 +250,7 @@ def describe(error: dict[str, Any], root: type[BaseModel]) -> list[str]:
         hint = f"did you mean {close[0]!r}? " if close else ""
         return [f"{path}: unknown key; {hint}allowed keys are {', '.join(allowed)}"]
     info = _field_at(root, loc)
-    help_text = info.description if info and info.description else None
+    help_text = allowed_text(info)
     if kind == "missing":
         return [f"{path}: required" + (f" ({help_text})" if help_text else "")]
     if kind == "literal_error":

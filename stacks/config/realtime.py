@@ -206,26 +206,25 @@ class RealtimeConfig(ConfigModel):
         return found + self._variant_problems(active)
 
     def _mode_problems(self, has_candidate: bool) -> list[str]:
+        """One line per refused combination of mode, rollout and candidate."""
         found = []
-        if self.rollout == "shadow" and not has_candidate:
+        if self.rollout == "shadow" and self.mode != "instances":
+            kind = "serverless" if self.mode == "serverless" else "asynchronous"
+            found.append(f"rollout: shadow variants are not supported by {kind} endpoints; use mode instances or "
+                         "rollout canary")
+        elif self.rollout == "shadow" and not has_candidate:
             found.append("rollout: shadow needs a candidate model to shadow; set deploy.model.candidate_dir or use "
                          "rollout canary")
         if self.mode == "serverless":
-            if self.rollout == "shadow":
-                found.append("rollout: shadow variants are not supported by serverless endpoints; use mode "
-                             "instances or rollout canary")
             if self.data_capture.enabled:
                 found.append("data_capture.enabled: serverless endpoints do not support data capture; set "
                              "deploy.realtime.data_capture.enabled to false or use mode instances")
             if self.monitor.enabled:
                 found.append("monitor.enabled: Model Monitor needs data capture, which serverless endpoints lack; "
                              "set deploy.realtime.monitor.enabled to false or use mode instances")
-            if has_candidate:
+            if has_candidate and self.rollout != "shadow":
                 found.append("deploy.model.candidate_dir: a serverless endpoint here serves one model (one "
                              "production variant); remove the candidate or use mode instances")
-        if self.mode == "async" and self.rollout == "shadow":
-            found.append("rollout: shadow variants are not supported by asynchronous endpoints; use mode instances "
-                         "or rollout canary")
         return found
 
     def _variant_problems(self, variants: tuple[VariantConfig, ...]) -> list[str]:

@@ -170,3 +170,11 @@ def test_app_exits_with_the_message_not_a_stack_trace(tmp_path):
     assert "deploy.alerts.email: 'not-an-email' does not match an email address" in result.stderr
     assert "deploy.realtime.autoscaling.max_capacity: must be an integer, got 'four'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_configuration_reference_is_current():
+    # GIVEN docs/configuration.md  THEN it is what the models generate (regenerate with the command in it)
+    from stacks.config.reference import reference
+
+    assert (REPO_ROOT / "docs" / "configuration.md").read_text() == reference(), (
+        "run: .venv/bin/python -m stacks.config.reference > docs/configuration.md")
