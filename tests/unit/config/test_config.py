@@ -163,10 +163,12 @@ def run_app(context: dict, tmp_path) -> subprocess.CompletedProcess:
 
 def test_app_exits_with_the_message_not_a_stack_trace(tmp_path):
     # GIVEN the real app entry point and bad overrides, run as the CDK CLI runs it
-    result = run_app({**cli_context(), "deploy.alerts.email": "not-an-email",
+    result = run_app({**cli_context(), "deploy.alerts.email": "not-an-email", "env": "qa",
                       "deploy.realtime.autoscaling.max_capacity": "four"}, tmp_path)
-    # THEN it fails with both key paths, and no Python traceback
+    # THEN it fails with every key path (and the known environments), and no Python traceback
     assert result.returncode == 2
+    assert "env: unknown environment 'qa'; known environments (under deploy.environments): production, " \
+           "staging" in result.stderr
     assert "deploy.alerts.email: 'not-an-email' does not match an email address" in result.stderr
     assert "deploy.realtime.autoscaling.max_capacity: must be an integer, got 'four'" in result.stderr
     assert "Traceback" not in result.stderr

@@ -54,3 +54,17 @@ def test_cli_context_is_a_fresh_copy():
     first = cli_context()
     first["deploy"]["model"]["artifacts_dir"] = "elsewhere"
     assert cli_context()["deploy"]["model"]["artifacts_dir"] == "artifacts/fraud-detector"
+
+
+def test_every_environment_in_cdk_json_parses():
+    # GIVEN the environments cdk.json ships (or the user's)  WHEN each is selected  THEN its configuration is valid
+    from stacks.config import config_from_context
+
+    cdk_json = REPO_ROOT / "cdk.json"
+    if not cdk_json.is_file():
+        pytest.skip("no cdk.json")
+    context = json.loads(cdk_json.read_text())["context"]
+    environments = context["deploy"].get("environments", {})
+    for name in environments:
+        config = config_from_context({**context, "env": name})
+        assert config.target == config_from_context({"deploy": environments[name]}).target, name
