@@ -17,6 +17,8 @@ from stacks.config.base import allowed_text
 
 INTRO = """# Configuration reference
 
+<!-- Generated from the models: .venv/bin/python -m stacks.config.reference > docs/configuration.md -->
+
 Every key lives under the `deploy` context key. `cdk.json` holds only what you choose; any other key takes
 the default below (declared once, on the pydantic models in `stacks/config/`). Override any key for one
 command with its dotted path, list items by index:
