@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+import types
+from typing import Union, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 #: The pydantic error type that carries a section's cross-field problems (see ``loading.describe``).
@@ -34,6 +37,20 @@ class ConfigModel(BaseModel):
 
     # The docstring under a field is its description (the configuration reference shows it).
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, use_attribute_docstrings=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_as_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic would read true as 1: `max_capacity=true` is a mistake to report, not a capacity of one.
+        if isinstance(value, bool) and info.field_name in cls.model_fields:
+            annotation = cls.model_fields[info.field_name].annotation
+            if get_origin(annotation) in (Union, types.UnionType):
+                annotation = next((arg for arg in get_args(annotation) if arg is not type(None)), annotation)
+            if annotation is int:
+                raise PydanticCustomError("int_type", "Input should be a valid integer")
+            if annotation is float:
+                raise PydanticCustomError("float_type", "Input should be a valid number")
+        return value
 
     def problems(self) -> list[str]:
         """Checks spanning this section's fields, as ``relative.key: message`` lines; none by default."""

@@ -134,6 +134,15 @@ def test_burstable_instance_with_autoscaling_is_refused():
     assert any("variants.0.instance_type: ml.t2.medium is burstable and cannot autoscale" in p for p in found)
 
 
+@pytest.mark.parametrize("key, expected", [
+    ("deploy.realtime.autoscaling.max_capacity", "must be an integer, got True"),
+    ("deploy.realtime.alarms.latency_p99_ms", "must be a number, got True"),
+    ("deploy.serverless.reserved_concurrency", "must be an integer, got True"),
+])
+def test_true_is_not_a_number(key, expected):
+    assert problems_of(**{key: "true"}) == [f"{key}: {expected}"]
+
+
 def test_out_of_range_values_name_the_range():
     found = problems_of(**{"deploy.realtime.data_capture.sampling_percent": "150"})
     assert found == ["deploy.realtime.data_capture.sampling_percent: must be between 1 and 100, got 150"]
