@@ -125,10 +125,18 @@ def execution_name(run_date: str, token: str | None = None) -> str:
 
 
 def default_stack_name(cdk_json: Path = REPO_ROOT / "cdk.json") -> str | None:
-    """``<Model>-Batch`` from cdk.json's model name, the way the app names the stack."""
+    """``<Model>-Batch`` the way the app names the stack: cdk.json's ``deploy.model.name``, else the name in the
+    metadata.json of the model it deploys (``deploy.model.artifacts_dir``)."""
+    from stacks.config.common import DEFAULT_ARTIFACTS_DIR
+
     try:
-        model_name = json.loads(cdk_json.read_text())["context"]["deploy"]["model"]["name"]
-    except (OSError, ValueError, KeyError, TypeError):
+        model = json.loads(cdk_json.read_text())["context"]["deploy"].get("model") or {}
+        model_name = model.get("name")
+        if not model_name:
+            folder = Path(model.get("artifacts_dir") or DEFAULT_ARTIFACTS_DIR)
+            folder = folder if folder.is_absolute() else cdk_json.parent / folder
+            model_name = json.loads((folder / "metadata.json").read_text())["model_name"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     prefix = "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", model_name) if part)
     return f"{prefix}-Batch"

@@ -1,45 +1,48 @@
 """``<Model>-Realtime``: a SageMaker endpoint with autoscaling, data capture, alarms and a dashboard."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import aws_cdk as cdk
 from constructs import Construct
 
 from ml_constructs.alert_topic import AlertTopic
-from ml_constructs.endpoint_alarms import EndpointAlarms, EndpointAlarmThresholds, EndpointDashboard
+from ml_constructs.endpoint_alarms import EndpointAlarms, EndpointDashboard
 from ml_constructs.endpoint_update_guard import EndpointUpdateGuard, UpdateRemedies
-from ml_constructs.model_monitor import DataQuality, ModelMonitor, ModelQuality, MonitorResources
+from ml_constructs.model_monitor import ModelMonitor
 from ml_constructs.model_package import ModelPackage
 from ml_constructs.naming import pascal_case
-from ml_constructs.realtime_endpoint import Autoscaling, DataCapture, ProductionVariant, RealtimeEndpoint
+from ml_constructs.realtime_endpoint import DataCapture, ProductionVariant, RealtimeEndpoint
 from ml_constructs.secure_storage import DataKey, SecureBucket
-from stacks.config import AppConfig
+from stacks.deployment import Deployment
 
 
 class RealtimeStack(cdk.Stack):
     """Wires the real-time constructs from configuration; no AWS logic lives here."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, deployment: Deployment, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        config = deployment.config
         realtime = config.realtime
-        endpoint_name = realtime.endpoint_name or f"{config.model.name}-realtime"
+        endpoint_name = deployment.endpoint_name
 
         self.data_key = DataKey(self, "DataKey", description=f"Encrypts {endpoint_name} data capture and alerts")
         self.alerts = AlertTopic(self, "Alerts", encryption_key=self.data_key.key, email=config.alerts.email)
 
-        packages: dict[str, ModelPackage] = {}
-        variants = []
-        for variant in realtime.variants:
-            artifacts_dir = variant.artifacts_dir or config.model.artifacts_dir
-            if artifacts_dir not in packages:
-                packages[artifacts_dir] = ModelPackage(
-                    self, f"Package{pascal_case(Path(artifacts_dir).name)}", artifacts_dir=artifacts_dir,
-                    framework_version=config.model.framework_version)
-            variants.append(ProductionVariant(
-                name=variant.name, package=packages[artifacts_dir], instance_type=variant.instance_type,
-                initial_instance_count=variant.initial_instance_count, initial_weight=variant.initial_weight))
-        self.packages = packages
+        # One package per model: ``main`` (deploy.model.artifacts_dir) and, when set, ``candidate``.
+        folders = {"main": deployment.model.artifacts_dir}
+        if deployment.candidate is not None:
+            folders["candidate"] = deployment.candidate.artifacts_dir
+        ids = {role: f"Package{pascal_case(folder.name)}" for role, folder in folders.items()}
+        if len(set(ids.values())) < len(ids):  # two folders of the same name in different places
+            ids["candidate"] += "Candidate"
+        self.packages: dict[str, ModelPackage] = {
+            role: ModelPackage(self, ids[role], artifacts_dir=str(folder),
+                               framework_version=config.model.framework_version)
+            for role, folder in folders.items()}
+        variants = [ProductionVariant(name=variant.name, package=self.packages[variant.model],
+                                      instance_type=variant.instance_type,
+                                      initial_instance_count=variant.initial_instance_count,
+                                      initial_weight=variant.initial_weight)
+                    for variant in realtime.active_variants(has_candidate=deployment.candidate is not None)]
 
         data_capture = None
         if realtime.data_capture.enabled:
@@ -47,21 +50,15 @@ class RealtimeStack(cdk.Stack):
             data_capture = DataCapture(bucket=self.capture_storage.bucket, encryption_key=self.data_key.key,
                                        sampling_percent=realtime.data_capture.sampling_percent)
 
-        scaling = realtime.autoscaling
         self.endpoint = RealtimeEndpoint(
             self, "Endpoint", endpoint_name=endpoint_name, variants=variants, data_capture=data_capture,
             volume_key=self.data_key.key,
             guardrails=realtime.guardrails.to_construct() if realtime.guardrails.enabled else None,
             ownership=realtime.ownership,
-            autoscaling=Autoscaling(
-                min_capacity=scaling.min_capacity, max_capacity=scaling.max_capacity,
-                invocations_per_instance=scaling.invocations_per_instance,
-                scale_in_cooldown=cdk.Duration.seconds(scaling.scale_in_cooldown_s),
-                scale_out_cooldown=cdk.Duration.seconds(scaling.scale_out_cooldown_s)) if scaling.enabled else None)
+            autoscaling=realtime.autoscaling.to_construct())
 
-        self.alarms = EndpointAlarms(self, "Alarms", endpoint=self.endpoint, thresholds=EndpointAlarmThresholds(
-            latency_p99_ms=realtime.alarms.latency_p99_ms,
-            errors_5xx_per_5min=realtime.alarms.errors_5xx_per_5min))
+        self.alarms = EndpointAlarms(self, "Alarms", endpoint=self.endpoint,
+                                     thresholds=realtime.alarms.to_construct())
         self.alerts.notify_on(*self.alarms.all_alarms)
         if realtime.guardrails.enabled and realtime.guardrails.auto_rollback:
             self.endpoint.add_rollback_alarms(*self.alarms.all_alarms)
@@ -76,23 +73,14 @@ class RealtimeStack(cdk.Stack):
 
         # Model Monitor (deploy.realtime.monitor): baseline from the training data, schedules, alarms.
         if realtime.monitor.enabled:
-            monitor, quality = realtime.monitor, realtime.monitor.model_quality
+            monitor = realtime.monitor
             self.monitor = ModelMonitor(
-                self, "Monitor", endpoint=self.endpoint, artifacts_dir=config.model.artifacts_dir,
+                self, "Monitor", endpoint=self.endpoint, artifacts_dir=deployment.model.artifacts_dir,
                 encryption_key=self.data_key.key, alert_topic=self.alerts,
                 alert_on_failed_runs=monitor.alert_on_failed_runs,
                 baseline_timeout=cdk.Duration.minutes(monitor.baseline_timeout_minutes),
-                resources=MonitorResources(instance_type=monitor.instance_type,
-                                           volume_size_gb=monitor.volume_size_gb,
-                                           max_runtime=cdk.Duration.seconds(monitor.max_runtime_s)),
-                data_quality=DataQuality(schedule=monitor.data_quality.schedule,
-                                         drift_threshold=monitor.data_quality.drift_threshold),
-                model_quality=ModelQuality(
-                    schedule=quality.schedule, probability_attribute=quality.probability_attribute,
-                    probability_threshold=quality.probability_threshold,
-                    ground_truth_prefix=quality.ground_truth_prefix,
-                    label_delay=cdk.Duration.hours(quality.label_delay_hours),
-                    min_auc=quality.min_auc) if quality.enabled else None)
+                resources=monitor.resources, data_quality=monitor.data_quality.to_construct(),
+                model_quality=monitor.model_quality.to_construct(decision_threshold=deployment.decision_threshold))
             self.monitor.alarms.add_to_dashboard(self.dashboard.dashboard)
             self.monitor.add_outputs()
 

@@ -261,3 +261,13 @@ def test_default_stack_name_follows_the_app_naming(tmp_path):
     cdk_json.write_text(json.dumps({"context": {"deploy": {"model": {"name": "churn-scorer"}}}}))
     assert ops_batch.default_stack_name(cdk_json) == "ChurnScorer-Batch"
     assert ops_batch.default_stack_name(tmp_path / "missing.json") is None
+
+
+def test_default_stack_name_comes_from_the_models_metadata_when_cdk_json_names_no_model(tmp_path):
+    # GIVEN cdk.json pointing at a packaged model, without a name of its own
+    (tmp_path / "models" / "churn").mkdir(parents=True)
+    (tmp_path / "models" / "churn" / "metadata.json").write_text(json.dumps({"model_name": "churn-scorer"}))
+    cdk_json = tmp_path / "cdk.json"
+    cdk_json.write_text(json.dumps({"context": {"deploy": {"model": {"artifacts_dir": "models/churn"}}}}))
+    # THEN the stack is named after the model in its metadata.json, like the app names it
+    assert ops_batch.default_stack_name(cdk_json) == "ChurnScorer-Batch"
