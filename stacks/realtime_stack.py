@@ -1,7 +1,10 @@
 """``<Model>-Realtime``: a SageMaker endpoint with autoscaling, data capture, alarms and a dashboard."""
 from __future__ import annotations
 
+import dataclasses
+
 import aws_cdk as cdk
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from ml_constructs.alert_topic import AlertTopic
@@ -10,7 +13,8 @@ from ml_constructs.endpoint_update_guard import EndpointUpdateGuard, UpdateRemed
 from ml_constructs.model_monitor import ModelMonitor
 from ml_constructs.model_package import ModelPackage
 from ml_constructs.naming import pascal_case
-from ml_constructs.realtime_endpoint import DataCapture, ProductionVariant, RealtimeEndpoint
+from ml_constructs.realtime_endpoint import DataCapture, ProductionVariant, RealtimeEndpoint, ShadowVariant
+from ml_constructs.realtime_modes import AsyncInference, AsyncScaling, ServerlessCapacity
 from ml_constructs.secure_storage import DataKey, SecureBucket
 from stacks.deployment import Deployment
 
@@ -43,25 +47,44 @@ class RealtimeStack(cdk.Stack):
                                       initial_instance_count=variant.initial_instance_count,
                                       initial_weight=variant.initial_weight)
                     for variant in realtime.active_variants(has_candidate=deployment.candidate is not None)]
+        shadow = None
+        if realtime.rollout == "shadow":
+            # The candidate's variant becomes a shadow: it gets copies of requests and answers nobody.
+            candidates = [variant for variant in variants if variant.package is self.packages.get("candidate")]
+            variants = [variant for variant in variants if variant not in candidates]
+            shadow = ShadowVariant(variant=dataclasses.replace(candidates[0], initial_weight=1.0),
+                                   sampling_percent=realtime.shadow.sampling_percent)
 
         data_capture = None
-        if realtime.data_capture.enabled:
+        if realtime.capture_enabled:
             self.capture_storage = SecureBucket(self, "CaptureStorage", encryption_key=self.data_key.key)
             data_capture = DataCapture(bucket=self.capture_storage.bucket, encryption_key=self.data_key.key,
                                        sampling_percent=realtime.data_capture.sampling_percent)
 
+        guardrails = realtime.guardrails.to_construct() if realtime.guardrails.enabled else None
+        serverless = async_inference = None
+        if realtime.mode == "serverless":
+            settings = realtime.serverless
+            serverless = ServerlessCapacity(memory_mb=settings.memory_mb, max_concurrency=settings.max_concurrency,
+                                            provisioned_concurrency=settings.provisioned_concurrency)
+        elif realtime.mode == "async":
+            async_inference = self._async_inference(realtime.async_)
+        if guardrails and realtime.mode != "instances":
+            # Canary and linear steps count instances; these endpoints shift all at once, with the same bake
+            # and rollback alarms (docs/realtime-modes.md).
+            guardrails = dataclasses.replace(guardrails, strategy="ALL_AT_ONCE", size_unit="INSTANCE_COUNT", size=1)
+
         self.endpoint = RealtimeEndpoint(
             self, "Endpoint", endpoint_name=endpoint_name, variants=variants, data_capture=data_capture,
-            volume_key=self.data_key.key,
-            guardrails=realtime.guardrails.to_construct() if realtime.guardrails.enabled else None,
-            ownership=realtime.ownership,
-            autoscaling=realtime.autoscaling.to_construct())
+            volume_key=self.data_key.key, guardrails=guardrails, ownership=realtime.ownership,
+            autoscaling=realtime.autoscaling.to_construct() if realtime.mode == "instances" else None,
+            serverless=serverless, async_inference=async_inference, shadow=shadow)
 
         self.alarms = EndpointAlarms(self, "Alarms", endpoint=self.endpoint,
                                      thresholds=realtime.alarms.to_construct())
         self.alerts.notify_on(*self.alarms.all_alarms)
-        if realtime.guardrails.enabled and realtime.guardrails.auto_rollback:
-            self.endpoint.add_rollback_alarms(*self.alarms.all_alarms)
+        if guardrails and guardrails.auto_rollback:
+            self.endpoint.add_rollback_alarms(*self.alarms.rollback_alarms)
         self.update_guard = EndpointUpdateGuard(self, "UpdateGuard", endpoint=self.endpoint,
                                                 remedies=update_remedies(self.stack_name))
         self.dashboard = EndpointDashboard(self, "Dashboard", endpoint=self.endpoint, alarms=self.alarms)
@@ -70,9 +93,11 @@ class RealtimeStack(cdk.Stack):
         cdk.CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)
         if data_capture:
             cdk.CfnOutput(self, "DataCaptureUri", value=data_capture.destination_uri)
+        if async_inference:
+            cdk.CfnOutput(self, "AsyncBucketName", value=async_inference.bucket.bucket_name)
 
         # Model Monitor (deploy.realtime.monitor): baseline from the training data, schedules, alarms.
-        if realtime.monitor.enabled:
+        if realtime.model_monitor_enabled:
             monitor = realtime.monitor
             self.monitor = ModelMonitor(
                 self, "Monitor", endpoint=self.endpoint, artifacts_dir=deployment.model.artifacts_dir,
@@ -83,6 +108,20 @@ class RealtimeStack(cdk.Stack):
                 model_quality=monitor.model_quality.to_construct(decision_threshold=deployment.decision_threshold))
             self.monitor.alarms.add_to_dashboard(self.dashboard.dashboard)
             self.monitor.add_outputs()
+
+
+    def _async_inference(self, settings) -> AsyncInference:
+        """The bucket and the two outcome topics an asynchronous endpoint writes to, all under the data key."""
+        self.async_storage = SecureBucket(self, "AsyncStorage", encryption_key=self.data_key.key)
+        self.async_topics = {outcome: sns.Topic(self, f"Async{outcome}", master_key=self.data_key.key,
+                                                enforce_ssl=True)
+                             for outcome in ("Success", "Failure")}
+        return AsyncInference(
+            bucket=self.async_storage.bucket, encryption_key=self.data_key.key,
+            success_topic=self.async_topics["Success"], error_topic=self.async_topics["Failure"],
+            max_concurrent_invocations_per_instance=settings.max_concurrent_invocations_per_instance,
+            scaling=AsyncScaling(min_capacity=settings.min_capacity, max_capacity=settings.max_capacity,
+                                 backlog_per_instance_target=settings.backlog_per_instance_target))
 
 
 def update_remedies(stack_name: str) -> UpdateRemedies:

@@ -182,6 +182,16 @@ class RealtimeConfig(ConfigModel):
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
 
     @property
+    def capture_enabled(self) -> bool:
+        """Data capture where the mode has it: a serverless endpoint cannot capture (an explicit true is refused)."""
+        return self.data_capture.enabled and self.mode != "serverless"
+
+    @property
+    def model_monitor_enabled(self) -> bool:
+        """Model Monitor needs captured traffic, so never on a serverless endpoint (an explicit true is refused)."""
+        return self.monitor.enabled and self.mode != "serverless"
+
+    @property
     def ownership(self) -> VariantOwnership:
         return VariantOwnership(weights_owner=self.weights_owner, instance_counts_owner=self.instance_counts_owner)
 
@@ -216,10 +226,11 @@ class RealtimeConfig(ConfigModel):
             found.append("rollout: shadow needs a candidate model to shadow; set deploy.model.candidate_dir or use "
                          "rollout canary")
         if self.mode == "serverless":
-            if self.data_capture.enabled:
+            # Only an explicit `true` is refused: by default a serverless endpoint simply has no capture.
+            if self.data_capture.enabled and "enabled" in self.data_capture.model_fields_set:
                 found.append("data_capture.enabled: serverless endpoints do not support data capture; set "
                              "deploy.realtime.data_capture.enabled to false or use mode instances")
-            if self.monitor.enabled:
+            if self.monitor.enabled and "enabled" in self.monitor.model_fields_set:
                 found.append("monitor.enabled: Model Monitor needs data capture, which serverless endpoints lack; "
                              "set deploy.realtime.monitor.enabled to false or use mode instances")
             if has_candidate and self.rollout != "shadow":

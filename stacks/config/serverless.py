@@ -144,7 +144,8 @@ class ServerlessConfig(ConfigModel):
     def sizing(self) -> FunctionSizing:
         return FunctionSizing(memory_mb=self.memory_mb, timeout=cdk.Duration.seconds(self.timeout_s),
                               reserved_concurrency=self.reserved_concurrency,
-                              provisioned_concurrency=self.provisioned_concurrency)
+                              provisioned_concurrency=self.provisioned_concurrency,
+                              snap_start=self.warm == "snapstart")
 
     def problems(self) -> list[str]:
         found = _retention_problems("log_retention_days", self.log_retention_days)
@@ -154,6 +155,9 @@ class ServerlessConfig(ConfigModel):
         if self.warm == "snapstart" and self.provisioned_concurrency > 0:
             found.append(f"warm: snapstart cannot be combined with provisioned_concurrency "
                          f"({self.provisioned_concurrency}); set provisioned_concurrency to 0 or warm to provisioned")
+        if self.warm == "none" and self.provisioned_concurrency > 0:
+            found.append(f"provisioned_concurrency: {self.provisioned_concurrency} keeps environments warm, but warm is "
+                         "none; set warm to provisioned (or provisioned_concurrency to 0)")
         if self.warm == "provisioned" and self.provisioned_concurrency == 0:
             found.append("warm: provisioned needs provisioned_concurrency of at least 1")
         if (self.reserved_concurrency is not None and self.upload_trigger.enabled
