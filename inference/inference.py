@@ -68,6 +68,7 @@ SMALL_OUTPUT_ROWS = 256
 # SageMaker returns this response header to the InvokeEndpoint caller as CustomAttributes.
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 MAX_TOKEN_ECHO = 40
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 class LoadedModel(object):
@@ -196,7 +197,14 @@ def predict(model, features):
 
 
 def parse_csv(body, n_features):
-    """``n_features`` numbers per line, no header; returns a float64 matrix or raises InputError."""
+    """``n_features`` numbers per line, no header; returns a float64 matrix or raises InputError.
+
+    A line ends at ``\n`` (``\r\n`` too: the ``\r`` is whitespace around the last value); a bare ``\r`` does
+    not end a line. Empty or blank lines are refused except at the end; a leading UTF-8 BOM is ignored
+    (as json.loads ignores it in a JSON body). Both parsers below follow exactly this grammar.
+    """
+    if body.startswith(UTF8_BOM):
+        body = body[len(UTF8_BOM):]
     body = body.rstrip()
     if not body:
         raise InputError("request body is empty", "empty_body")

@@ -27,7 +27,8 @@ def csv_bodies(draw):
     body = lines[0]
     for line in lines[1:]:
         body += draw(SEPARATORS) + line
-    return (body + draw(st.sampled_from(["", "\n", "\r\n"]))).encode()
+    bom = draw(st.sampled_from(["", "\ufeff"]))
+    return (bom + body + draw(st.sampled_from(["", "\n", "\r\n"]))).encode()
 
 
 def outcome(parse):
@@ -38,11 +39,11 @@ def outcome(parse):
         return None, (getattr(error, "code", type(error).__name__), getattr(error, "details", {}))
 
 
-@pytest.fixture()
-def arrow_always(inference, monkeypatch):
-    """inference.parse_csv with the pyarrow path taken for any number of lines."""
-    monkeypatch.setattr(inference, "SMALL_CSV_LINES", 0)
-    return inference
+def parse_with(inference, body, *, small_lines):
+    """inference.parse_csv with the pyarrow path taken above ``small_lines`` lines (0: always, huge: never)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(inference, "SMALL_CSV_LINES", small_lines)
+        return outcome(lambda: inference.parse_csv(body, N_FEATURES))
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -51,12 +52,12 @@ def arrow_always(inference, monkeypatch):
 @example(body=b"1,2,3\r\n4,5,6\r\n")
 @example(body=b"1,2,3\n \n4,5,6")
 @example(body=b"1,2,3\n4,5,6\r7,8,9\n\n")
-def test_the_pyarrow_path_answers_exactly_as_the_exact_parser(arrow_always, body):
+@example(body="\ufeff1,2,3\n4,5,6".encode())  # pyarrow skips a leading BOM; the exact parser must too
+def test_the_pyarrow_path_answers_exactly_as_the_exact_parser(inference, body):
     # GIVEN any CSV body with CR, CRLF, empty and whitespace-only lines mixed in
     # WHEN the pyarrow path and the exact parser each parse it
-    fast = outcome(lambda: arrow_always.parse_csv(body, N_FEATURES))
-    exact = outcome(lambda: arrow_always._parse_csv_exact(body.rstrip(), N_FEATURES) if body.strip()
-                    else arrow_always.parse_csv(body, N_FEATURES))
+    fast = parse_with(inference, body, small_lines=0)
+    exact = parse_with(inference, body, small_lines=10**9)
     # THEN both refuse it with the same reason, or both return the same rows in the same order
     assert fast[1] == exact[1]
     if exact[0] is not None:
@@ -82,3 +83,12 @@ def test_crlf_line_ends_give_the_same_rows_on_both_paths(inference):
     # WHEN both are parsed THEN the matrices are identical
     np.testing.assert_array_equal(inference.parse_csv("\r\n".join(rows).encode() + b"\r\n", N_FEATURES),
                                   inference.parse_csv("\n".join(rows).encode(), N_FEATURES))
+
+
+def test_a_leading_byte_order_mark_is_ignored_on_both_paths(inference):
+    # GIVEN one row and 100 rows, each body starting with a UTF-8 byte order mark (as Excel writes CSV)
+    row = "1,2,3"
+    for lines in (1, 100):
+        body = ("\ufeff" + "\n".join([row] * lines)).encode()
+        # WHEN parsed THEN the mark is not part of the first value, whichever parser reads the body
+        np.testing.assert_array_equal(inference.parse_csv(body, N_FEATURES), np.tile([1.0, 2.0, 3.0], (lines, 1)))
