@@ -9,7 +9,8 @@ Output: ``predictions/<date>/<name>.<model version>.<upload>.jsonl``, one line p
 upload: its S3 event time to the millisecond and 12 hex digits of a hash of the object's version id
 (``20260509T101112345Z-1a2b3c4d5e6f``; the event's sequencer stands in on an unversioned bucket). All of
 it comes from the event, never the clock, so a retried event overwrites the same object instead of
-duplicating it, while two uploads of one name, even in the same second, get their own results.
+duplicating it, while two uploads of one name, even in the same second, get their own results. A name
+that would make a key longer than S3's 1024 bytes keeps its head and ends in ``~<16 hex digits of its hash>``.
 
 A bad file is copied to ``rejected/<date>/<upload>/<name>`` with ``<name>.reason.json`` beside it; the
 original is never deleted or rewritten. Nothing is ever written under the input prefix: the function listens
@@ -45,6 +46,13 @@ ID_COLUMN = "id"
 MAX_REASONS = 10
 #: Hex digits of the version-id hash in output names: same-name uploads in one millisecond still differ.
 UPLOAD_TAG_HEX = 12
+#: S3's key length limit (UTF-8 bytes), which derived output and rejection keys must respect.
+MAX_KEY_BYTES = 1024
+#: Hex digits of the name hash that stands in for the cut tail of a name too long to keep whole.
+KEY_HASH_HEX = 16
+REASON_SUFFIX = ".reason.json"
+#: The URL-quoted source key in user metadata is cut to this (S3 allows 2 KB of user metadata in all).
+MAX_METADATA_KEY_CHARS = 1024
 #: Rows scored per ONNX call: bounds the float32 batch held in memory at once.
 SCORING_CHUNK_ROWS = 10_000
 
@@ -150,12 +158,45 @@ def _handle_record(record: Mapping[str, Any], *, model: OnnxModel, settings: Upl
         reason_key = _reject(s3, bucket, key, version_id, settings=settings, folder=f"{date}/{upload}/",
                              relative=relative, model=model, now=now, error=exc)
         return FileOutcome(key, "rejected", output_key=reason_key, reason=exc.reason)
-    output_key = f"{settings.output_prefix}{date}/{relative}.{model.model_version}.{upload}.jsonl"
+    output_key = derived_key(f"{settings.output_prefix}{date}/", relative, f".{model.model_version}.{upload}.jsonl")
     rows = len(parsed.lines)
     _put(s3, settings, Bucket=bucket, Key=output_key, Body=body, ContentType="application/x-ndjson",
-         Metadata={"model-version": model.model_version, "predicted-at": predicted_at, "source-key": quote(key),
+         Metadata={"model-version": model.model_version, "predicted-at": predicted_at,
+                   "source-key": _metadata_key(key),
                    "source-version-id": version_id or "null", "rows": str(rows)})
     return FileOutcome(key, "predicted", output_key=output_key, rows=rows)
+
+
+def derived_key(head: str, relative: str, tail: str, *, reserve: int = 0) -> str:
+    """``head + relative + tail``, with ``relative`` shortened when the key would pass S3's 1024-byte limit.
+
+    An input key may itself be 1024 bytes, so output and rejection keys (which add a prefix, a date and a
+    suffix) can overflow; S3 would refuse the write and the event would end in the failure queue. The name
+    keeps as much of its head as fits, then ``~`` and 16 hex digits of a hash of the whole relative name, so
+    two long names that share a head still get their own keys. ``reserve`` bytes are left free for a
+    suffix the caller adds (``.reason.json``). The full source key is kept in metadata and the reason record.
+    """
+    limit = MAX_KEY_BYTES - reserve
+    key = f"{head}{relative}{tail}"
+    if len(key.encode("utf-8")) <= limit:
+        return key
+    marker = "~" + hashlib.sha256(relative.encode("utf-8")).hexdigest()[:KEY_HASH_HEX]
+    room = limit - len(f"{head}{marker}{tail}".encode("utf-8"))
+    # Cut on a character boundary: a partial UTF-8 sequence at the end is dropped.
+    kept = relative.encode("utf-8")[:max(room, 0)].decode("utf-8", "ignore")
+    return f"{head}{kept}{marker}{tail}"
+
+
+def _metadata_key(key: str) -> str:
+    """The source key for user metadata (URL-quoted ASCII), cut to fit: S3 allows 2 KB of user metadata."""
+    quoted = quote(key)
+    if len(quoted) <= MAX_METADATA_KEY_CHARS:
+        return quoted
+    # A cut must not split a %XX escape: quote a shorter key until it fits.
+    cut = len(key)
+    while len(quote(key[:cut])) > MAX_METADATA_KEY_CHARS - 3:
+        cut -= 1
+    return quote(key[:cut]) + "..."
 
 
 def upload_name(uploaded_at: datetime, version_id: str | None, sequencer: str | None) -> str:
@@ -324,15 +365,16 @@ def _read(s3: Any, bucket: str, key: str, version_id: str | None, record: Mappin
 
 def _reject(s3: Any, bucket: str, key: str, version_id: str | None, *, settings: UploadSettings, folder: str,
             relative: str, model: OnnxModel, now: datetime, error: RejectedFile) -> str:
-    copy_key = f"{settings.rejected_prefix}{folder}{relative}"
-    reason_key = f"{copy_key}.reason.json"
+    copy_key = derived_key(f"{settings.rejected_prefix}{folder}", relative, "", reserve=len(REASON_SUFFIX))
+    reason_key = f"{copy_key}{REASON_SUFFIX}"
     source = {"Bucket": bucket, "Key": key, **({"VersionId": version_id} if version_id else {})}
     _copy(s3, settings, Bucket=bucket, Key=copy_key, CopySource=source)
     reason = {"source": {"bucket": bucket, "key": key, "version_id": version_id}, "reason": error.reason,
               "details": error.details, "copy": copy_key, "model_version": model.model_version,
               "rejected_at": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
     _put(s3, settings, Bucket=bucket, Key=reason_key, Body=json.dumps(reason, indent=2).encode("utf-8"),
-         ContentType="application/json", Metadata={"model-version": model.model_version, "source-key": quote(key)})
+         ContentType="application/json", Metadata={"model-version": model.model_version,
+                                                   "source-key": _metadata_key(key)})
     return reason_key
 
 

@@ -224,3 +224,55 @@ def test_the_upload_name_uses_the_sequencer_when_the_bucket_is_unversioned(handl
     assert unversioned != upload_name(at, None, "0A1B2C3D4E5F678902")
     # AND a version id holding a "/" (S3 allows it) never adds a folder to the key
     assert "/" not in upload_name(at, "3/L4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo", None)
+
+
+S3_MAX_KEY_BYTES = 1024
+
+
+def key_of_bytes(prefix: str, total_bytes: int, suffix: str, filler: str) -> str:
+    """A key of exactly ``total_bytes`` UTF-8 bytes: prefix, repeated filler (1 or 2 bytes), suffix."""
+    room = total_bytes - len(prefix.encode()) - len(suffix.encode())
+    stem = filler * (room // len(filler.encode()))
+    stem += "a" * (room - len(stem.encode()))
+    key = f"{prefix}{stem}{suffix}"
+    assert len(key.encode()) == total_bytes
+    return key
+
+
+@pytest.mark.parametrize("filler", ["n", "\u00e9"], ids=["ascii", "two-byte characters"])
+def test_an_input_key_at_the_s3_limit_still_gets_its_predictions(s3, invoke, filler):
+    # GIVEN a good CSV whose key is exactly S3's 1024-byte maximum (deep folders, a long name)
+    key = key_of_bytes("incoming/", S3_MAX_KEY_BYTES, ".csv", filler)
+    data = (SAMPLES / "request.csv").read_bytes()
+    event = upload(s3, key, data)
+    # WHEN it is processed
+    (outcome,) = invoke(event)["files"]
+    # THEN the predictions land under a key S3 accepts, which still starts with the date and the name's head
+    assert outcome["status"] == "predicted", outcome
+    assert len(outcome["output_key"].encode()) <= S3_MAX_KEY_BYTES
+    assert outcome["output_key"].startswith(f"predictions/2026-05-09/{key[len('incoming/'):][:100]}")
+    assert outcome["output_key"].endswith(f".{VERSION}.{upload_name(event)}.jsonl")
+    assert len(read_jsonl(s3, outcome["output_key"])) == len(data.decode().strip().splitlines())
+
+
+@pytest.mark.parametrize("filler", ["n", "\u00e9"], ids=["ascii", "two-byte characters"])
+def test_a_bad_file_at_the_s3_key_limit_still_gets_its_rejection_record(s3, invoke, filler):
+    # GIVEN an unusable file whose key is exactly S3's 1024-byte maximum
+    key = key_of_bytes("incoming/", S3_MAX_KEY_BYTES, ".csv", filler)
+    event = upload(s3, key, b"1,2\n")
+    # WHEN it is processed
+    (outcome,) = invoke(event)["files"]
+    # THEN the copy and the reason record land under keys S3 accepts, and the record names the full source key
+    assert outcome["status"] == "rejected", outcome
+    assert len(outcome["output_key"].encode()) <= S3_MAX_KEY_BYTES
+    record = json.loads(s3.get_object(Bucket=BUCKET, Key=outcome["output_key"])["Body"].read())
+    assert record["source"]["key"] == key
+    assert len(record["copy"].encode()) <= S3_MAX_KEY_BYTES
+    assert s3.get_object(Bucket=BUCKET, Key=record["copy"])["Body"].read() == b"1,2\n"
+
+
+def test_short_keys_are_not_shortened(s3, invoke):
+    # GIVEN a key well under the limit  WHEN it is processed  THEN its output name is the plain one
+    event = upload(s3, "incoming/short.csv", (SAMPLES / "request.csv").read_bytes())
+    (outcome,) = invoke(event)["files"]
+    assert outcome["output_key"] == f"predictions/2026-05-09/short.csv.{VERSION}.{upload_name(event)}.jsonl"
