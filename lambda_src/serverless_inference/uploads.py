@@ -33,7 +33,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from serverless_inference.api import Feature
-from serverless_inference.model import OnnxModel, ScoreError, is_representable
+from serverless_inference.model import OnnxModel, is_representable
 
 INPUT_PREFIX_ENV = "INPUT_PREFIX"
 OUTPUT_PREFIX_ENV = "OUTPUT_PREFIX"
