@@ -106,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
                 model_path, predictor.model_version, predictor.n_features, predictor.threshold)
     if args.mode == "standalone":
         try:
-            source = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
+            # Bytes, not text: each line is decoded by the predictor, so a line that is not UTF-8 is
+            # answered as an error in place instead of ending the run with a UnicodeDecodeError.
+            source = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")
         except OSError as exc:
             LOGGER.error("cannot read the input file %s: %s", args.input, exc.strerror or exc)
             return 2

@@ -180,7 +180,8 @@ def _decode(message: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
         raise MessageError(f"message is {len(message)} characters, the limit is {MAX_MESSAGE_BYTES}")
     try:
         payload = json.loads(message)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers JSONDecodeError and also Python's refusal of integers over 4300 digits.
         raise MessageError(f"message is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise MessageError(f"message must be a JSON object, got {type(payload).__name__}")

@@ -92,11 +92,16 @@ class OnnxModel:
         finite = np.isfinite(probability)
         if not finite.all():
             raise ScoreError(np.flatnonzero(~finite).tolist())
+        version = self.model_version
+        return [{"prediction": label, "confidence": confidence, "model_version": version}
+                for label, confidence in self.decisions(probability)]
+
+    def decisions(self, probability: np.ndarray) -> list[tuple[int, float]]:
+        """``(prediction, confidence)`` per finite probability of the positive class (the threshold applied)."""
         positive = probability >= self.threshold
         confidence = np.where(positive, probability, 1.0 - probability)
-        version = self.model_version
         labels = (self._negative_label, self._positive_label)
-        return [{"prediction": labels[flag], "confidence": round(value, CONFIDENCE_DIGITS), "model_version": version}
+        return [(labels[flag], round(value, CONFIDENCE_DIGITS))
                 for flag, value in zip(positive.tolist(), confidence.tolist())]
 
 
