@@ -87,7 +87,7 @@ def configured_architecture() -> str:
 
 
 def build(architecture: str, into: Path) -> Path:
-    from ml_constructs.lambda_bundling import LambdaPackageSpec, build_package
+    from ml_constructs.common.lambda_bundling import LambdaPackageSpec, build_package
 
     target = into / architecture
     target.mkdir(parents=True)
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS_PATH)
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO_ROOT))
-    from ml_constructs.lambda_bundling import find_interpreter, host_architecture
+    from ml_constructs.common.lambda_bundling import find_interpreter, host_architecture
 
     architecture = configured_architecture()
     with tempfile.TemporaryDirectory(prefix="bench-serverless-") as scratch:

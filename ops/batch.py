@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from ml_constructs.common.naming import pascal_case  # the app names the stack with it
+
 EXIT_OK = 0
 EXIT_RUN_FAILED = 1
 EXIT_USAGE = 2
@@ -130,8 +132,7 @@ def default_stack_name(cdk_json: Path = REPO_ROOT / "cdk.json") -> str | None:
         model_name = json.loads(cdk_json.read_text())["context"]["deploy"]["model"]["name"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    prefix = "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", model_name) if part)
-    return f"{prefix}-Batch"
+    return f"{pascal_case(model_name)}-Batch"
 
 
 def _error_text(error: Exception) -> str:

@@ -1,10 +1,9 @@
 """Builds one stack per enabled pattern from the configuration."""
 from __future__ import annotations
 
-import re
-
 import aws_cdk as cdk
 
+from ml_constructs.common.naming import pascal_case
 from stacks.batch_stack import BatchStack
 from stacks.config import AppConfig
 from stacks.edge_stack import EdgeStack
@@ -12,15 +11,10 @@ from stacks.realtime_stack import RealtimeStack
 from stacks.serverless_stack import ServerlessStack
 
 
-def stack_prefix(model_name: str) -> str:
-    """`fraud-detector` -> `FraudDetector`: stack names read `<Model>-Realtime`."""
-    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", model_name) if part)
-
-
 def build_stacks(app: cdk.App, config: AppConfig) -> dict[str, cdk.Stack]:
     """Add the enabled pattern stacks to ``app``; returns them by pattern name."""
     env = cdk.Environment(account=config.target.account, region=config.target.region)
-    prefix = stack_prefix(config.model.name)
+    prefix = pascal_case(config.model.name)  # stack names read `<Model>-Realtime`
     stacks: dict[str, cdk.Stack] = {}
     if config.realtime.enabled:
         stacks["realtime"] = RealtimeStack(app, f"{prefix}-Realtime", config=config, env=env,

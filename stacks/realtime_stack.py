@@ -6,14 +6,14 @@ from pathlib import Path
 import aws_cdk as cdk
 from constructs import Construct
 
-from ml_constructs.alert_topic import AlertTopic
-from ml_constructs.endpoint_alarms import EndpointAlarms, EndpointAlarmThresholds, EndpointDashboard
-from ml_constructs.endpoint_update_guard import EndpointUpdateGuard, UpdateRemedies
-from ml_constructs.model_monitor import DataQuality, ModelMonitor, ModelQuality, MonitorResources
-from ml_constructs.model_package import ModelPackage
-from ml_constructs.naming import pascal_case
-from ml_constructs.realtime_endpoint import Autoscaling, DataCapture, ProductionVariant, RealtimeEndpoint
-from ml_constructs.secure_storage import DataKey, SecureBucket
+from ml_constructs.common.alert_topic import AlertTopic
+from ml_constructs.realtime.alarms import EndpointAlarms, EndpointAlarmThresholds, EndpointDashboard
+from ml_constructs.realtime.update_guard.construct import EndpointUpdateGuard, UpdateRemedies
+from ml_constructs.monitoring.model_monitor import DataQuality, ModelMonitor, ModelQuality, MonitorResources
+from ml_constructs.common.model_package import ModelPackage
+from ml_constructs.common.naming import pascal_case
+from ml_constructs.realtime.endpoint import Autoscaling, DataCapture, ProductionVariant, RealtimeEndpoint
+from ml_constructs.common.secure_storage import DataKey, SecureBucket
 from stacks.config import AppConfig
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 import aws_cdk as cdk
 from constructs import Construct
 
-from ml_constructs.alert_topic import AlertTopic
-from ml_constructs.lambda_model_function import AsyncInvocation, FunctionSizing, LambdaModelFunction
-from ml_constructs.model_metadata import ModelMetadata
-from ml_constructs.prediction_api import ApiThrottling, PredictionApi
-from ml_constructs.secure_storage import DataKey, SecureBucket
-from ml_constructs.serverless_alarms import ServerlessAlarms, ServerlessAlarmThresholds, ServerlessDashboard
-from ml_constructs.upload_trigger import UploadTrigger
+from ml_constructs.common.alert_topic import AlertTopic
+from ml_constructs.serverless.model_function import AsyncInvocation, FunctionSizing, LambdaModelFunction
+from ml_constructs.common.model_metadata import ModelMetadata
+from ml_constructs.serverless.prediction_api import ApiThrottling, PredictionApi
+from ml_constructs.common.secure_storage import DataKey, SecureBucket
+from ml_constructs.serverless.alarms import ServerlessAlarms, ServerlessAlarmThresholds, ServerlessDashboard
+from ml_constructs.serverless.upload_trigger import UploadTrigger
 from stacks.config import AppConfig
 
 MIB = 1024 * 1024

@@ -5,8 +5,8 @@ import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
-from ml_constructs.batch_schedule import ScoringSchedule
-from ml_constructs.batch_scoring import BatchScoring
+from ml_constructs.batch.schedule import ScoringSchedule
+from ml_constructs.batch.scoring import BatchScoring
 
 #: Step Functions publishes execution counts as they happen; one failure in 5 minutes pages.
 ALARM_PERIOD = cdk.Duration.minutes(5)

@@ -33,9 +33,9 @@ import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_lambda as lambda_
 
-from ml_constructs.archive import files_under
+from ml_constructs.common.archive import files_under
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE_DIR = REPO_ROOT / ".build" / "lambda-deps"
 LAMBDA_PYTHON_VERSION = "3.12"
 Architecture = Literal["arm64", "x86_64"]

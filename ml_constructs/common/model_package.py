@@ -7,11 +7,11 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-from ml_constructs.archive import deterministic_tar_gz, files_under, write_content_addressed
-from ml_constructs.image_registry import SKLEARN_REGISTRY, SKLEARN_REPOSITORY, sklearn_image_uri
-from ml_constructs.model_metadata import ModelArtifactsError, ModelMetadata
+from ml_constructs.common.archive import deterministic_tar_gz, files_under, write_content_addressed
+from ml_constructs.common.image_registry import SKLEARN_REGISTRY, SKLEARN_REPOSITORY, sklearn_image_uri
+from ml_constructs.common.model_metadata import ModelArtifactsError, ModelMetadata
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_INFERENCE_CODE_DIR = REPO_ROOT / "inference"
 DEFAULT_BUILD_DIR = REPO_ROOT / ".build" / "model-packages"
 #: The scikit-learn each container framework version runs; a pickle from another version may not load.

@@ -20,13 +20,13 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-from ml_constructs.archive import deterministic_zip, files_under, write_content_addressed
-from ml_constructs.greengrass_recipe import (
+from ml_constructs.common.archive import deterministic_zip, files_under, write_content_addressed
+from ml_constructs.edge.recipe import (
     PROGRAM_ENTRY, REQUIREMENTS_FILE, SEMVER_PATTERN, Artifacts, ComponentSpec, build_recipe, content_digest,
     derive_version)
-from ml_constructs.model_metadata import ModelArtifactsError, ModelMetadata
+from ml_constructs.common.model_metadata import ModelArtifactsError, ModelMetadata
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PROGRAM_DIR = REPO_ROOT / "edge_component"
 DEFAULT_BUILD_DIR = REPO_ROOT / ".build" / "edge-component"
 PROGRAM_ARCHIVE_NAME = "program.zip"
@@ -73,7 +73,7 @@ class GreengrassComponent(Construct):
     """One Greengrass component version: the program zip and the model as S3 artifacts, the recipe inline.
 
     The version is ``<spec.version_prefix>.<patch>`` with the patch derived from the recipe and the
-    artifacts (see :mod:`ml_constructs.greengrass_recipe`): content that changes always gets a new
+    artifacts (see :mod:`ml_constructs.edge.recipe`): content that changes always gets a new
     version, and unchanged content keeps its version, so nothing is republished.
     """
 

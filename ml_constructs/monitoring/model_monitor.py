@@ -3,7 +3,7 @@
 What runs where:
 
 * on deploy (and whenever ``baseline.csv`` changes) the analyzer computes ``statistics.json`` and
-  ``constraints.json`` from the training data (:class:`~ml_constructs.monitor_baseline.DataQualityBaseline`);
+  ``constraints.json`` from the training data (:class:`~ml_constructs.monitoring.model_monitor_baseline.construct.DataQualityBaseline`);
 * every hour (configurable) a data-quality run compares the endpoint's captured requests with them;
   a record preprocessor drops the captured response so that only the request's features are compared;
 * every day (configurable) a model-quality run joins captured predictions with ground-truth labels
@@ -30,18 +30,18 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from ml_constructs.alert_topic import AlertTopic
-from ml_constructs.archive import write_content_addressed
-from ml_constructs.image_registry import (
+from ml_constructs.common.alert_topic import AlertTopic
+from ml_constructs.common.archive import write_content_addressed
+from ml_constructs.common.image_registry import (
     MODEL_MONITOR_REGISTRY, MODEL_MONITOR_REGISTRY_ACCOUNTS, MODEL_MONITOR_REPOSITORY, model_monitor_image_uri)
-from ml_constructs.model_metadata import ModelMetadata
-from ml_constructs.monitor_alarms import MonitorAlarms, MonitoredSchedules
-from ml_constructs.monitor_baseline import DataQualityBaseline, MonitorResources
-from ml_constructs.naming import nag_resource_name
-from ml_constructs.realtime_endpoint import RealtimeEndpoint
+from ml_constructs.common.model_metadata import ModelMetadata
+from ml_constructs.monitoring.monitor_alarms import MonitorAlarms, MonitoredSchedules
+from ml_constructs.monitoring.model_monitor_baseline.construct import DataQualityBaseline, MonitorResources
+from ml_constructs.common.naming import nag_resource_name
+from ml_constructs.realtime.endpoint import RealtimeEndpoint
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PREPROCESSOR_SOURCE = REPO_ROOT / "monitor_preprocessor" / "record_preprocessor.py"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PREPROCESSOR_SOURCE = Path(__file__).resolve().parent / "preprocessor" / "record_preprocessor.py"
 DEFAULT_BUILD_DIR = REPO_ROOT / ".build" / "monitor-preprocessor"
 PREPROCESSOR_PLACEHOLDER = "FEATURE_NAMES: tuple = ()  # rendered at synth from metadata.json"
 HOURLY = "cron(0 * ? * * *)"
@@ -142,7 +142,7 @@ class ModelMonitor(Construct):
 
     Public children: :attr:`role` (runs every job), :attr:`baseline`, :attr:`data_quality_job_definition`,
     :attr:`data_quality_schedule`, :attr:`model_quality_job_definition`, :attr:`model_quality_schedule`,
-    :attr:`alarms` (a :class:`~ml_constructs.monitor_alarms.MonitorAlarms`: the drift and AUC alarms, their
+    :attr:`alarms` (a :class:`~ml_constructs.monitoring.monitor_alarms.MonitorAlarms`: the drift and AUC alarms, their
     ``metric_*`` helpers and ``add_to_dashboard``).
     """
 

@@ -21,8 +21,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from ml_constructs.alert_topic import AlertTopic
-from ml_constructs.naming import pascal_case
+from ml_constructs.common.alert_topic import AlertTopic
+from ml_constructs.common.naming import pascal_case
 
 DATA_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
 MODEL_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/model-metrics"

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
-from ml_constructs.naming import pascal_case
-from ml_constructs.realtime_endpoint import RealtimeEndpoint
+from ml_constructs.common.naming import pascal_case
+from ml_constructs.realtime.endpoint import RealtimeEndpoint
 
 DEFAULT_LATENCY_P99_MS = 500.0
 DEFAULT_ERRORS_5XX_PER_5MIN = 10

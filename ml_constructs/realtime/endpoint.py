@@ -16,10 +16,10 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct, IValidation
 
-from ml_constructs.deployment_guardrails import MAX_ROLLBACK_ALARMS, DeploymentGuardrails, FleetBounds
-from ml_constructs.model_package import ModelPackage
-from ml_constructs.naming import nag_resource_name, pascal_case
-from ml_constructs.variant_ownership import VariantOwnership
+from ml_constructs.realtime.guardrails import MAX_ROLLBACK_ALARMS, DeploymentGuardrails, FleetBounds
+from ml_constructs.common.model_package import ModelPackage
+from ml_constructs.common.naming import nag_resource_name, pascal_case
+from ml_constructs.realtime.variant_ownership import VariantOwnership
 
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 DEFAULT_METRIC_PERIOD = cdk.Duration.minutes(1)

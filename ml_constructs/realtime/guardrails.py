@@ -213,8 +213,4 @@ def _range_problem(field: str, value: int, bounds: tuple[int, int], api_name: st
     return [(field, f"must be between {low} and {high} ({api_name}), got {value}")]
 
 
-def is_inf1(instance_type: str) -> bool:
-    return _INF1.fullmatch(instance_type) is not None
-
-
 __all__ = ["DeploymentGuardrails", "FleetBounds", "MAX_ROLLBACK_ALARMS", "STRATEGIES", "SIZE_UNITS"]

@@ -18,7 +18,7 @@ from typing import Literal
 
 from aws_cdk import aws_sagemaker as sagemaker
 
-from ml_constructs.deployment_guardrails import FleetBounds
+from ml_constructs.realtime.guardrails import FleetBounds
 
 Owner = Literal["operator", "config"]
 OWNERS: tuple[str, ...] = ("operator", "config")

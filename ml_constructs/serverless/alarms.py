@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
-from ml_constructs.lambda_model_function import LambdaModelFunction
-from ml_constructs.prediction_api import PredictionApi
+from ml_constructs.serverless.model_function import LambdaModelFunction
+from ml_constructs.serverless.prediction_api import PredictionApi
 
 #: Latency and duration alarms need this many consecutive breaching minutes: one slow minute is not a page.
 SUSTAINED_MINUTES = 3

@@ -2,7 +2,7 @@
 
 The model (``model.onnx`` + ``metadata.json``) is one deterministic zip uploaded as an S3 asset; the
 function gets its bucket, key and version in environment variables and fails its init if it cannot
-load it. The code asset is bundled locally with pip (see :mod:`ml_constructs.lambda_bundling`): onnxruntime
+load it. The code asset is bundled locally with pip (see :mod:`ml_constructs.common.lambda_bundling`): onnxruntime
 and numpy, no scikit-learn, no pickle. Callers and event sources use the alias, so provisioned
 concurrency (set on the alias) is never bypassed, and asynchronous failures land in an encrypted queue.
 """
@@ -23,12 +23,12 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from ml_constructs.archive import deterministic_zip, write_content_addressed
-from ml_constructs.encrypted_log_group import encrypted_log_group
-from ml_constructs.lambda_bundling import LAMBDA_PYTHON_VERSION, LambdaPackageSpec, lambda_code
-from ml_constructs.model_metadata import ModelArtifactsError, ModelMetadata
+from ml_constructs.common.archive import deterministic_zip, write_content_addressed
+from ml_constructs.common.encrypted_log_group import encrypted_log_group
+from ml_constructs.common.lambda_bundling import LAMBDA_PYTHON_VERSION, LambdaPackageSpec, lambda_code
+from ml_constructs.common.model_metadata import ModelArtifactsError, ModelMetadata
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SOURCE_DIR = REPO_ROOT / "lambda_src"
 DEFAULT_BUILD_DIR = REPO_ROOT / ".build" / "lambda-models"
 HANDLER = "handler.lambda_handler"

@@ -26,7 +26,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from ml_constructs.encrypted_log_group import encrypted_log_group
+from ml_constructs.common.encrypted_log_group import encrypted_log_group
 
 ROUTE = "predict"
 DEFAULT_STAGE = "prod"

@@ -14,7 +14,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from constructs import Construct
 
-from ml_constructs.naming import nag_resource_name
+from ml_constructs.common.naming import nag_resource_name
 
 #: CDK's singleton custom resource that writes bucket notification configurations (one per stack).
 NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ml_constructs.model_package import FRAMEWORK_SKLEARN_VERSIONS
+from ml_constructs.common.model_package import FRAMEWORK_SKLEARN_VERSIONS
 from stacks.config.schema import constrained
 
 MODEL_NAME_PATTERN = r"[A-Za-z][A-Za-z0-9-]{0,39}"

@@ -26,13 +26,13 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from ml_constructs.archive import write_content_addressed
-from ml_constructs.image_registry import model_monitor_image_uri
-from ml_constructs.model_metadata import ModelArtifactsError, ModelMetadata
-from ml_constructs.naming import nag_resource_name
+from ml_constructs.common.archive import write_content_addressed
+from ml_constructs.common.image_registry import model_monitor_image_uri
+from ml_constructs.common.model_metadata import ModelArtifactsError, ModelMetadata
+from ml_constructs.common.naming import nag_resource_name
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-HANDLER_CODE_DIR = REPO_ROOT / "monitor_baseline_src"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+HANDLER_CODE_DIR = Path(__file__).resolve().parent / "runtime"
 DEFAULT_BUILD_DIR = REPO_ROOT / ".build" / "monitor-baseline"
 BASELINE_FILE = "baseline.csv"
 #: The analyzer's CSV dataset format (SDK ``DatasetFormat.csv(header=True)``): the first line is a header.

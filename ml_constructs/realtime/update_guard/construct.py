@@ -28,9 +28,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from ml_constructs.realtime_endpoint import RealtimeEndpoint
+from ml_constructs.realtime.endpoint import RealtimeEndpoint
 
-HANDLER_CODE_DIR = Path(__file__).resolve().parents[1] / "update_guard_src"
+HANDLER_CODE_DIR = Path(__file__).resolve().parent / "runtime"
 RESOURCE_TYPE = "Custom::EndpointUpdateGuard"
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 

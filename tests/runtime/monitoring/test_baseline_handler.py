@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-HANDLER_PATH = Path(__file__).resolve().parents[3] / "monitor_baseline_src" / "baseline_job.py"
+HANDLER_PATH = Path(__file__).resolve().parents[3] / "ml_constructs/monitoring/model_monitor_baseline/runtime" / "baseline_job.py"
 PROPS = {
     "ServiceToken": "arn:aws:lambda:eu-west-1:123456789012:function:framework-onEvent",
     "JobNamePrefix": "fraud-detector-realtime-baseline",

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ml_constructs.model_metadata import ModelMetadata
-from ml_constructs.model_monitor import render_preprocessor
-from ml_constructs.monitor_baseline import baseline_dataset
+from ml_constructs.common.model_metadata import ModelMetadata
+from ml_constructs.monitoring.model_monitor import render_preprocessor
+from ml_constructs.monitoring.model_monitor_baseline.construct import baseline_dataset
 
 ARTIFACTS_DIR = Path(__file__).resolve().parents[3] / "artifacts" / "fraud-detector"
 SAMPLES = ARTIFACTS_DIR / "samples"

@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 from aws_cdk.assertions import Match
 
-from ml_constructs.greengrass_recipe import SEMVER_PATTERN
+from ml_constructs.edge.recipe import SEMVER_PATTERN
 from tests.conftest import REPO_ROOT
 from tests.unit.edge.conftest import COMPONENT_TYPE, STACK_NAME, render_recipe, synth_edge
 

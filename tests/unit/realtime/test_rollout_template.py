@@ -170,10 +170,10 @@ def test_without_guardrails_and_with_config_owned_properties_updates_reset_every
 
 # -- construct-level rules ------------------------------------------------------------------------------------------
 def endpoint_stack(guardrails, *, add_alarms: bool, wait_interval_s: int = 600):
-    from ml_constructs.deployment_guardrails import DeploymentGuardrails
-    from ml_constructs.endpoint_alarms import EndpointAlarms
-    from ml_constructs.model_package import ModelPackage
-    from ml_constructs.realtime_endpoint import ProductionVariant, RealtimeEndpoint
+    from ml_constructs.realtime.guardrails import DeploymentGuardrails
+    from ml_constructs.realtime.alarms import EndpointAlarms
+    from ml_constructs.common.model_package import ModelPackage
+    from ml_constructs.realtime.endpoint import ProductionVariant, RealtimeEndpoint
 
     app = cdk.App(context={"aws:cdk:bundling-stacks": []})
     stack = cdk.Stack(app, "Probe")
@@ -203,7 +203,7 @@ def test_auto_rollback_without_alarms_fails_synth():
 
 
 def test_the_construct_refuses_an_oversized_canary_on_its_own():
-    from ml_constructs.deployment_guardrails import DeploymentGuardrails
+    from ml_constructs.realtime.guardrails import DeploymentGuardrails
 
     with pytest.raises(ValueError, match=r"guardrails\.size: CANARY size 2 instance\(s\) is more than 50% of variant "
                                          r"v1's smallest fleet \(2 instances\)"):

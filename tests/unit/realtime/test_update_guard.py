@@ -20,7 +20,7 @@ NAMES_REMEDY = "variants [{old_names}] -> [{new_names}]: deploy once without gua
 
 
 def load_handler():
-    spec = importlib.util.spec_from_file_location("update_guard_index", REPO_ROOT / "update_guard_src" / "index.py")
+    spec = importlib.util.spec_from_file_location("update_guard_index", REPO_ROOT / "ml_constructs/realtime/update_guard/runtime" / "index.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
