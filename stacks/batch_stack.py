@@ -6,10 +6,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from ml_constructs.common.alert_topic import AlertTopic
 from ml_constructs.batch.alarms import BatchAlarms, BatchDashboard
 from ml_constructs.batch.schedule import ScoringSchedule
 from ml_constructs.batch.scoring import BatchScoring, RetryPolicy, ScoringStorage, TransformSettings
+from ml_constructs.common.alert_topic import AlertTopic
 from ml_constructs.common.model_package import ModelPackage
 from ml_constructs.common.secure_storage import DataKey, SecureBucket
 from stacks.config import AppConfig

@@ -6,9 +6,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from ml_constructs.common.naming import pascal_case
 from ml_constructs.edge.component import EdgeModel, GreengrassComponent, ThingGroupDeployment
 from ml_constructs.edge.recipe import ComponentSpec, Topics
-from ml_constructs.common.naming import pascal_case
 from stacks.config import AppConfig
 
 

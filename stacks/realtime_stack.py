@@ -7,13 +7,13 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from ml_constructs.common.alert_topic import AlertTopic
-from ml_constructs.realtime.alarms import EndpointAlarms, EndpointAlarmThresholds, EndpointDashboard
-from ml_constructs.realtime.update_guard.construct import EndpointUpdateGuard, UpdateRemedies
-from ml_constructs.monitoring.model_monitor import DataQuality, ModelMonitor, ModelQuality, MonitorResources
 from ml_constructs.common.model_package import ModelPackage
 from ml_constructs.common.naming import pascal_case
-from ml_constructs.realtime.endpoint import Autoscaling, DataCapture, ProductionVariant, RealtimeEndpoint
 from ml_constructs.common.secure_storage import DataKey, SecureBucket
+from ml_constructs.monitoring.model_monitor import DataQuality, ModelMonitor, ModelQuality, MonitorResources
+from ml_constructs.realtime.alarms import EndpointAlarms, EndpointAlarmThresholds, EndpointDashboard
+from ml_constructs.realtime.endpoint import Autoscaling, DataCapture, ProductionVariant, RealtimeEndpoint
+from ml_constructs.realtime.update_guard.construct import EndpointUpdateGuard, UpdateRemedies
 from stacks.config import AppConfig
 
 

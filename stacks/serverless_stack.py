@@ -5,11 +5,11 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from ml_constructs.common.alert_topic import AlertTopic
-from ml_constructs.serverless.model_function import AsyncInvocation, FunctionSizing, LambdaModelFunction
 from ml_constructs.common.model_metadata import ModelMetadata
-from ml_constructs.serverless.prediction_api import ApiThrottling, PredictionApi
 from ml_constructs.common.secure_storage import DataKey, SecureBucket
 from ml_constructs.serverless.alarms import ServerlessAlarms, ServerlessAlarmThresholds, ServerlessDashboard
+from ml_constructs.serverless.model_function import AsyncInvocation, FunctionSizing, LambdaModelFunction
+from ml_constructs.serverless.prediction_api import ApiThrottling, PredictionApi
 from ml_constructs.serverless.upload_trigger import UploadTrigger
 from stacks.config import AppConfig
 

@@ -27,9 +27,9 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from ml_constructs.common.instance_types import has_instance_storage
 from ml_constructs.common.model_package import ModelPackage
 from ml_constructs.common.naming import nag_resource_name
-from ml_constructs.realtime.endpoint import has_instance_storage
 
 DEFAULT_INSTANCE_TYPE = "ml.m5.xlarge"
 DEFAULT_INSTANCE_COUNT = 4

@@ -21,10 +21,10 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from ml_constructs.common.archive import deterministic_zip, files_under, write_content_addressed
+from ml_constructs.common.model_metadata import ModelArtifactsError, ModelMetadata
 from ml_constructs.edge.recipe import (
     PROGRAM_ENTRY, REQUIREMENTS_FILE, SEMVER_PATTERN, Artifacts, ComponentSpec, build_recipe, content_digest,
     derive_version)
-from ml_constructs.common.model_metadata import ModelArtifactsError, ModelMetadata
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PROGRAM_DIR = REPO_ROOT / "edge_component"

@@ -35,9 +35,9 @@ from ml_constructs.common.archive import write_content_addressed
 from ml_constructs.common.image_registry import (
     MODEL_MONITOR_REGISTRY, MODEL_MONITOR_REGISTRY_ACCOUNTS, MODEL_MONITOR_REPOSITORY, model_monitor_image_uri)
 from ml_constructs.common.model_metadata import ModelMetadata
-from ml_constructs.monitoring.monitor_alarms import MonitorAlarms, MonitoredSchedules
-from ml_constructs.monitoring.model_monitor_baseline.construct import DataQualityBaseline, MonitorResources
 from ml_constructs.common.naming import nag_resource_name
+from ml_constructs.monitoring.model_monitor_baseline.construct import DataQualityBaseline, MonitorResources
+from ml_constructs.monitoring.monitor_alarms import MonitorAlarms, MonitoredSchedules
 from ml_constructs.realtime.endpoint import RealtimeEndpoint
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

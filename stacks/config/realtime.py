@@ -4,10 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ml_constructs.common.instance_types import has_instance_storage, is_burstable
 from ml_constructs.realtime.guardrails import (
     DEFAULT_EXECUTION_TIMEOUT_S, DEFAULT_TERMINATION_WAIT_S, DEFAULT_WAIT_INTERVAL_S, EXECUTION_TIMEOUT_RANGE,
     MAX_ROLLBACK_ALARMS, TERMINATION_WAIT_RANGE, WAIT_INTERVAL_RANGE, DeploymentGuardrails)
-from ml_constructs.realtime.endpoint import has_instance_storage, is_burstable
 from ml_constructs.realtime.variant_ownership import VariantOwnership
 from stacks.config.monitor import MonitorConfig
 from stacks.config.schema import constrained

@@ -10,9 +10,9 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk.assertions import Template
 
 from ml_constructs.common.alert_topic import AlertTopic
+from ml_constructs.common.secure_storage import DataKey, SecureBucket
 from ml_constructs.monitoring.model_monitor import ModelMonitor
 from ml_constructs.realtime.endpoint import DataCapture
-from ml_constructs.common.secure_storage import DataKey, SecureBucket
 from tests.conftest import ARTIFACTS_DIR, SKIP_BUNDLING
 
 ENDPOINT_NAME = "fraud-detector-realtime"

@@ -14,9 +14,9 @@ from aws_cdk.assertions import Template
 from ml_constructs.common.image_registry import (
     MODEL_MONITOR_REGISTRY_ACCOUNTS, SKLEARN_REGISTRY_ACCOUNTS, model_monitor_image_uri)
 from ml_constructs.common.model_metadata import ModelArtifactsError, ModelMetadata
+from ml_constructs.common.naming import nag_resource_name
 from ml_constructs.monitoring.model_monitor import DataQuality, ModelQuality, MonitorResources, bounded_name, render_preprocessor
 from ml_constructs.monitoring.model_monitor_baseline.construct import baseline_dataset
-from ml_constructs.common.naming import nag_resource_name
 from tests.conftest import ARTIFACTS_DIR
 from tests.unit.monitoring.conftest import monitor_stack
 
