@@ -141,7 +141,7 @@ def configured_architecture() -> str:
 
 
 def build(architecture: str, into: Path) -> Path:
-    from ml_constructs.lambda_bundling import LambdaPackageSpec, build_package
+    from ml_constructs.common.lambda_bundling import LambdaPackageSpec, build_package
 
     target = into / architecture
     target.mkdir(parents=True)
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, indent=2))
         return 0
     sys.path.insert(0, str(REPO_ROOT))
-    from ml_constructs.lambda_bundling import find_interpreter, host_architecture
+    from ml_constructs.common.lambda_bundling import find_interpreter, host_architecture
 
     architecture = configured_architecture()
     with tempfile.TemporaryDirectory(prefix="bench-serverless-") as scratch:

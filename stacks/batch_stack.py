@@ -6,12 +6,12 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from ml_constructs.alert_topic import AlertTopic
-from ml_constructs.batch_alarms import BatchAlarms, BatchDashboard
-from ml_constructs.batch_schedule import ScoringSchedule
-from ml_constructs.batch_scoring import BatchScoring, ScoringStorage
-from ml_constructs.model_package import ModelPackage
-from ml_constructs.secure_storage import DataKey, SecureBucket
+from ml_constructs.batch.alarms import BatchAlarms, BatchDashboard
+from ml_constructs.batch.schedule import ScoringSchedule
+from ml_constructs.batch.scoring import BatchScoring, ScoringStorage
+from ml_constructs.common.alert_topic import AlertTopic
+from ml_constructs.common.model_package import ModelPackage
+from ml_constructs.common.secure_storage import DataKey, SecureBucket
 from stacks.deployment import Deployment
 
 

@@ -6,8 +6,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from ml_constructs.greengrass_component import EdgeModel, GreengrassComponent, ThingGroupDeployment
-from ml_constructs.greengrass_recipe import ComponentSpec, Topics
+from ml_constructs.edge.component import EdgeModel, GreengrassComponent, ThingGroupDeployment
+from ml_constructs.edge.recipe import ComponentSpec, Topics
 from stacks.config.edge import DEFAULT_TOKEN_EXCHANGE_ROLE
 from stacks.deployment import Deployment
 

@@ -7,15 +7,15 @@ import aws_cdk as cdk
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from ml_constructs.alert_topic import AlertTopic
-from ml_constructs.endpoint_alarms import EndpointAlarms, EndpointDashboard
-from ml_constructs.endpoint_update_guard import EndpointUpdateGuard, UpdateRemedies
-from ml_constructs.model_monitor import ModelMonitor
-from ml_constructs.model_package import ModelPackage
-from ml_constructs.naming import pascal_case
-from ml_constructs.realtime_endpoint import DataCapture, ProductionVariant, RealtimeEndpoint, ShadowVariant
-from ml_constructs.realtime_modes import AsyncInference, AsyncScaling, ServerlessCapacity
-from ml_constructs.secure_storage import DataKey, SecureBucket
+from ml_constructs.common.alert_topic import AlertTopic
+from ml_constructs.common.model_package import ModelPackage
+from ml_constructs.common.naming import pascal_case
+from ml_constructs.common.secure_storage import DataKey, SecureBucket
+from ml_constructs.monitoring.model_monitor import ModelMonitor
+from ml_constructs.realtime.alarms import EndpointAlarms, EndpointDashboard
+from ml_constructs.realtime.endpoint import DataCapture, ProductionVariant, RealtimeEndpoint, ShadowVariant
+from ml_constructs.realtime.modes import AsyncInference, AsyncScaling, ServerlessCapacity
+from ml_constructs.realtime.update_guard.construct import EndpointUpdateGuard, UpdateRemedies
 from stacks.deployment import Deployment
 
 

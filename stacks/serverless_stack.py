@@ -4,12 +4,12 @@ from __future__ import annotations
 import aws_cdk as cdk
 from constructs import Construct
 
-from ml_constructs.alert_topic import AlertTopic
-from ml_constructs.lambda_model_function import LambdaModelFunction
-from ml_constructs.prediction_api import PredictionApi
-from ml_constructs.secure_storage import DataKey, SecureBucket
-from ml_constructs.serverless_alarms import ServerlessAlarms, ServerlessDashboard
-from ml_constructs.upload_trigger import UploadTrigger
+from ml_constructs.common.alert_topic import AlertTopic
+from ml_constructs.common.secure_storage import DataKey, SecureBucket
+from ml_constructs.serverless.alarms import ServerlessAlarms, ServerlessDashboard
+from ml_constructs.serverless.model_function import LambdaModelFunction
+from ml_constructs.serverless.prediction_api import PredictionApi
+from ml_constructs.serverless.upload_trigger import UploadTrigger
 from stacks.deployment import Deployment
 
 MIB = 1024 * 1024

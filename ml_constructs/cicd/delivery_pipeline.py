@@ -11,7 +11,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import pipelines
 from constructs import Construct
 
-from ml_constructs.secure_storage import DataKey, SecureBucket
+from ml_constructs.common.secure_storage import DataKey, SecureBucket
 
 CONNECTION_ARN_PATTERN = re.compile(
     r"arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}")

@@ -1,8 +1,8 @@
 """Configuration shared by every pattern: the model, alerting, the target account and storage lifecycles."""
 from __future__ import annotations
 
+from ml_constructs.common.model_package import FRAMEWORK_SKLEARN_VERSIONS
 from stacks.config.base import ConfigModel, setting
-from ml_constructs.model_package import FRAMEWORK_SKLEARN_VERSIONS
 
 MODEL_NAME_PATTERN = r"[A-Za-z][A-Za-z0-9-]{0,39}"
 MODEL_NAME_HELP = "a letter then up to 39 letters, digits or hyphens"

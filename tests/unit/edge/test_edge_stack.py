@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from ml_constructs.greengrass_recipe import SEMVER_PATTERN
+from ml_constructs.edge.recipe import SEMVER_PATTERN
 from tests.conftest import REPO_ROOT, build_app
 from tests.unit.edge.conftest import COMPONENT_TYPE, STACK_NAME, edge_only, render_recipe, synth_edge
 

@@ -18,11 +18,11 @@ from pathlib import Path
 import aws_cdk as cdk
 import pytest
 
-from ml_constructs import lambda_bundling
-from ml_constructs.lambda_bundling import (
+from ml_constructs.common import lambda_bundling
+from ml_constructs.common.lambda_bundling import (
     LambdaPackageSpec, LocalPipBundling, find_interpreter, host_architecture)
-from ml_constructs.lambda_model_function import LambdaModelFunction
-from ml_constructs.secure_storage import DataKey
+from ml_constructs.common.secure_storage import DataKey
+from ml_constructs.serverless.model_function import LambdaModelFunction
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 LAMBDA_SRC = REPO_ROOT / "lambda_src"
