@@ -43,7 +43,7 @@ def build_app(*, overrides: dict[str, Any] | None = None, bundle: bool = False, 
     if not bundle:
         context.update(SKIP_BUNDLING)
     app = cdk.App(context=context, outdir=outdir)
-    stacks = build_stacks(app, deployment_from_context(app.node.get_all_context()))
+    stacks = build_stacks(app, deployment_from_context(app.node.get_all_context()), context=app.node.get_all_context())
     if nag:
         from cdk_nag import AwsSolutionsChecks
 
