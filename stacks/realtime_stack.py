@@ -65,7 +65,7 @@ class RealtimeStack(cdk.Stack):
         self.alerts.notify_on(*self.alarms.all_alarms)
         if realtime.guardrails.enabled and realtime.guardrails.auto_rollback:
             self.endpoint.add_rollback_alarms(*self.alarms.all_alarms)
-        self.update_guard = EndpointUpdateGuard(self, "UpdateGuard", endpoint=self.endpoint,
+        self.update_guard = EndpointUpdateGuard(self, "UpdateGuard", endpoint=self.endpoint, log_key=self.data_key.key,
                                                 remedies=update_remedies(self.stack_name))
         self.dashboard = EndpointDashboard(self, "Dashboard", endpoint=self.endpoint, alarms=self.alarms)
 
