@@ -12,8 +12,9 @@ from ml_constructs.endpoint_update_guard import EndpointUpdateGuard, UpdateRemed
 from ml_constructs.model_monitor import DataQuality, ModelMonitor, ModelQuality, MonitorResources
 from ml_constructs.model_package import ModelPackage
 from ml_constructs.naming import pascal_case
-from ml_constructs.realtime_endpoint import Autoscaling, DataCapture, ProductionVariant, RealtimeEndpoint
-from ml_constructs.secure_storage import DataKey, SecureBucket
+from ml_constructs.realtime_endpoint import (DEFAULT_CAPTURE_PREFIX, Autoscaling, DataCapture, ProductionVariant,
+                                             RealtimeEndpoint)
+from ml_constructs.secure_storage import DEFAULT_CAPTURE_EXPIRY_DAYS, DataKey, Lifecycle, ObjectExpiry, SecureBucket
 from stacks.config import AppConfig
 
 
@@ -43,8 +44,12 @@ class RealtimeStack(cdk.Stack):
 
         data_capture = None
         if realtime.data_capture.enabled:
-            self.capture_storage = SecureBucket(self, "CaptureStorage", encryption_key=self.data_key.key)
+            # Only captured traffic expires: Model Monitor keeps its baseline and reports in the same bucket.
+            self.capture_storage = SecureBucket(
+                self, "CaptureStorage", encryption_key=self.data_key.key, lifecycle=Lifecycle(expirations=(
+                    ObjectExpiry(prefix=f"{DEFAULT_CAPTURE_PREFIX}/", days=DEFAULT_CAPTURE_EXPIRY_DAYS),)))
             data_capture = DataCapture(bucket=self.capture_storage.bucket, encryption_key=self.data_key.key,
+                                       prefix=DEFAULT_CAPTURE_PREFIX,
                                        sampling_percent=realtime.data_capture.sampling_percent)
 
         scaling = realtime.autoscaling
