@@ -65,6 +65,9 @@ RESOURCE_LIMIT_MAX_ATTEMPTS = 3
 #: A created job that failed to get instances ends FAILED with FailureReason "CapacityError: ...".
 CAPACITY_CAUSE_PATTERNS = ("*CapacityError*", "*InsufficientCapacity*")
 MAX_SINGLE_DIGIT = 9
+#: What a failure without an Error or a Cause field reports instead of the missing field.
+UNKNOWN_ERROR = "BatchScoring.UnknownError"
+NO_CAUSE = "The failed step reported no cause"
 #: SageMaker lower-cases job names in their ARNs (``transform-job/<lower-case name>``), and IAM compares ARNs
 #: case-sensitively: a prefix with capitals would never match the job it names. So the prefix is lower case.
 JOB_NAME_PREFIX_PATTERN = re.compile(r"[a-z0-9](-*[a-z0-9])*")
@@ -286,6 +289,16 @@ class BatchScoring(Construct):
         })
 
         notify_failure = self._notify_failure_task()
+        # Every failure path reads $.error.Error and $.error.Cause; an error output may lack either (a task
+        # timeout, an error with no cause), and reading a missing field is an uncatchable States.Runtime that
+        # would skip the alert and the FAILED manifest. So the error is completed with defaults first.
+        error_defaults = sfn.Pass(self, "ErrorDefaults", result_path="$.error_defaults",
+                                  result=sfn.Result.from_object({"Error": UNKNOWN_ERROR, "Cause": NO_CAUSE}))
+        complete_error = sfn.Pass(self, "CompleteError", comment="Error and Cause always present from here on",
+                                  parameters={
+                                      "error.$": "States.JsonMerge($.error_defaults, $.error, false)",
+                                      "run.$": "$.run", "retry.$": "$.retry", "api_retry.$": "$.api_retry"})
+        error_defaults.next(complete_error).next(notify_failure)
         build_failed_manifest = sfn.Pass(self, "BuildFailedManifest", result_path="$.manifest",
                                          parameters=self._manifest_fields(status="FAILED"))
         write_failed_manifest = self._write_manifest_task("WriteFailedManifest")
@@ -297,12 +310,12 @@ class BatchScoring(Construct):
         run_succeeded = sfn.Succeed(self, "RunSucceeded", output_path="$.manifest")
 
         score.add_catch(retryable, errors=["States.ALL"], result_path="$.error")
-        write_manifest.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
+        write_manifest.add_catch(error_defaults, errors=["States.ALL"], result_path="$.error")
         notify_failure.add_catch(build_failed_manifest, errors=["States.ALL"], result_path="$.notify_error")
         write_failed_manifest.add_catch(run_failed, errors=["States.ALL"], result_path="$.manifest_error")
 
         # Choice rules are tried in order: once the first has ruled out a missing Cause, the others may read it.
-        retryable.when(sfn.Condition.is_not_present("$.error.Cause"), notify_failure)
+        retryable.when(sfn.Condition.is_not_present("$.error.Cause"), error_defaults)
         api_retries = self.retry.api_waits()
         if api_retries:
             transient = sfn.Condition.or_(
@@ -326,7 +339,7 @@ class BatchScoring(Construct):
             sfn.Condition.or_(*(sfn.Condition.string_matches("$.error.Cause", pattern)
                                 for pattern in CAPACITY_CAUSE_PATTERNS))),
             wait_for_capacity)
-        retryable.otherwise(notify_failure)
+        retryable.otherwise(error_defaults)
         wait_for_capacity.next(count_attempt)
         count_attempt.next(score)
         notify_failure.next(build_failed_manifest).next(write_failed_manifest).next(run_failed)

@@ -74,7 +74,7 @@ def test_throttling_and_quota_errors_are_retried_with_exponential_backoff(defini
     # THEN no Retry field retries blindly: SageMaker.AmazonSageMakerException also carries ValidationException
     assert "Retry" not in definition["States"]["ScoreRows"]
     no_cause, transient, quota, capacity = definition["States"]["RetryableFailure?"]["Choices"]
-    assert no_cause == {"Variable": "$.error.Cause", "IsPresent": False, "Next": "NotifyFailure"}
+    assert no_cause == {"Variable": "$.error.Cause", "IsPresent": False, "Next": "ErrorDefaults"}
     # AND the generic error is retried only when its cause is throttling or a service fault, 4 times
     names, generic = transient["And"][0]["Or"][:2], transient["And"][0]["Or"][2]
     assert [rule["StringEquals"] for rule in names] == ["ThrottlingException", "SageMaker.ThrottlingException"]
@@ -103,7 +103,12 @@ def test_any_failure_is_caught_notified_recorded_and_fails_the_execution(definit
     states = definition["States"]
     assert states["ScoreRows"]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
                                              "Next": "RetryableFailure?"}]
-    assert states["WriteManifest"]["Catch"][0]["Next"] == "NotifyFailure"
+    assert states["WriteManifest"]["Catch"][0]["Next"] == "ErrorDefaults"
+    # AND every failure first gets an Error and a Cause (defaults for missing ones) before anything reads them
+    assert states["ErrorDefaults"]["Next"] == "CompleteError"
+    assert states["CompleteError"]["Parameters"]["error.$"] == "States.JsonMerge($.error_defaults, $.error, false)"
+    assert states["CompleteError"]["Next"] == "NotifyFailure"
+    assert states["RetryableFailure?"]["Default"] == "ErrorDefaults"
     notify = states["NotifyFailure"]
     assert notify["Resource"] == "arn:${AWS::Partition}:states:::sns:publish"
     assert notify["Parameters"]["TopicArn"].startswith("${AlertsTopic")

@@ -210,7 +210,8 @@ def test_a_validation_error_goes_straight_to_the_failure_path(sandbox):
     assert description["status"] == "FAILED"
     assert len(sandbox.jobs.requests) == 1
     entered = sandbox.states_entered(description["executionArn"])
-    assert entered[entered.index("RetryableFailure?") + 1] == "NotifyFailure"
+    after_choice = entered.index("RetryableFailure?") + 1
+    assert entered[after_choice:after_choice + 3] == ["ErrorDefaults", "CompleteError", "NotifyFailure"]
     assert not {"WaitToRetry", "WaitForCapacity"} & set(entered)
     (notification,) = sandbox.notifications()
     assert "ValidationException" in json.loads(notification["Message"])["reason"]
@@ -305,3 +306,24 @@ def test_a_failed_job_notifies_with_execution_and_reason_writes_a_failed_manifes
     assert manifest["error"] == "States.TaskFailed"
     assert reason in manifest["cause"]
     assert manifest["execution_arn"] == description["executionArn"]
+
+
+@pytest.mark.parametrize("error", [ApiError(GENERIC_ERROR, cause=None), ApiError("States.Timeout", cause=None),
+                                   ApiError("SageMaker.SomethingNew", cause="")],
+                         ids=["generic-without-cause", "timeout-without-cause", "empty-cause"])
+def test_an_error_of_any_shape_still_notifies_and_writes_a_failed_manifest(sandbox, error):
+    # GIVEN the task fails with an error that has no Cause field at all (or an empty one)
+    sandbox.jobs.script = [error]
+    # WHEN a run starts
+    description = sandbox.run(UUID_NAME, {"run_date": "2024-05-07"})
+    # THEN the run is reported like any other failure: it fails as the batch run, not with States.Runtime
+    assert description["status"] == "FAILED"
+    assert description.get("error") == "BatchScoringFailed", description
+    # AND the alert names the execution and the error
+    (notification,) = sandbox.notifications()
+    message = json.loads(notification["Message"])
+    assert message["error"] == error.error
+    assert message["execution_arn"] == description["executionArn"]
+    # AND a FAILED manifest records the error
+    manifest = sandbox.manifest("2024-05-07", UUID_NAME)
+    assert (manifest["status"], manifest["error"]) == ("FAILED", error.error)

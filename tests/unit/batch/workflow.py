@@ -25,6 +25,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
     FailureEvent, FailureEventException)
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
@@ -57,9 +58,13 @@ def sdk_cause(message: str, code: str, status: int = 400) -> str:
 
 @dataclass(frozen=True)
 class ApiError:
-    """CreateTransformJob itself fails (the job is never created), e.g. throttling."""
+    """CreateTransformJob itself fails (the job is never created), e.g. throttling.
+
+    ``cause=None`` is an error that carries no Cause at all (Step Functions documents Cause as optional in
+    error outputs; moto would otherwise bind an empty string).
+    """
     error: str
-    cause: str = "Rate exceeded"
+    cause: str | None = "Rate exceeded"
 
 
 @dataclass(frozen=True)
@@ -98,10 +103,13 @@ class FakeTransformJobs:
         return [request["TransformJobName"] for request in self.requests]
 
 
-def _failure(env, error: str, cause: str, resource: str) -> FailureEvent:
-    return FailureEvent(env=env, error_name=CustomErrorName(error), event_type=HistoryEventType.TaskFailed,
-                        event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
-                            error=error, cause=cause, resource=resource, resourceType="sagemaker")))
+def _failure(env, error: str, cause: str | None, resource: str) -> FailureEvent:
+    details = TaskFailedEventDetails(error=error, resource=resource, resourceType="sagemaker")
+    if cause is not None:
+        details["cause"] = cause
+    name = StatesErrorName.from_name(error) if error.startswith("States.") else CustomErrorName(error)
+    return FailureEvent(env=env, error_name=name, event_type=HistoryEventType.TaskFailed,
+                        event_details=EventDetails(taskFailedEventDetails=details))
 
 
 class _ApiErrorRaised(Exception):
@@ -172,6 +180,18 @@ def install(monkeypatch, jobs: FakeTransformJobs) -> None:
 
     monkeypatch.setattr(execution_worker.ExecutionWorker, "_get_evaluation_environment",
                         environment_with_iso_start_time)
+    original_error_output = ExecutionState._construct_error_output_value
+
+    def error_output_without_invented_cause(failure_event):
+        # moto binds "" for a missing Cause; keep the field absent when the failure had none (ApiError(cause=None)).
+        output = original_error_output(failure_event)
+        details = next(iter(failure_event.event_details.values()), {}) if failure_event.event_details else {}
+        if isinstance(output, dict) and "cause" not in details:
+            output.pop("Cause", None)
+        return output
+
+    monkeypatch.setattr(ExecutionState, "_construct_error_output_value",
+                        staticmethod(error_output_without_invented_cause))
 
 
 def render(value: Any, substitutions: dict[str, str]) -> str:
