@@ -10,7 +10,7 @@ from ml_constructs.model_metadata import ModelMetadata
 from ml_constructs.prediction_api import ApiThrottling, PredictionApi
 from ml_constructs.secure_storage import DataKey, SecureBucket
 from ml_constructs.serverless_alarms import ServerlessAlarms, ServerlessAlarmThresholds, ServerlessDashboard
-from ml_constructs.upload_trigger import UploadTrigger
+from ml_constructs.upload_trigger import UploadTrigger, upload_function_concurrency
 from stacks.config import AppConfig
 
 MIB = 1024 * 1024
@@ -38,7 +38,9 @@ class ServerlessStack(cdk.Stack):
             self, "Model", artifacts_dir=config.model.artifacts_dir, encryption_key=self.data_key.key,
             service_name=name, architecture=serverless.architecture, tracing=serverless.tracing,
             sizing=FunctionSizing(memory_mb=serverless.memory_mb, timeout=cdk.Duration.seconds(serverless.timeout_s),
-                                  reserved_concurrency=serverless.reserved_concurrency,
+                                  reserved_concurrency=upload_function_concurrency(
+                                      configured=serverless.reserved_concurrency) if uploads.enabled
+                                  else serverless.reserved_concurrency,
                                   provisioned_concurrency=serverless.provisioned_concurrency),
             async_invocation=AsyncInvocation(retry_attempts=uploads.retry_attempts,
                                              max_event_age=cdk.Duration.minutes(uploads.max_event_age_minutes)),
