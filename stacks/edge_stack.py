@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from ml_constructs.greengrass_component import EdgeModel, GreengrassComponent, ThingGroupDeployment
 from ml_constructs.greengrass_recipe import ComponentSpec, Topics
 from ml_constructs.naming import pascal_case
+from ml_constructs.token_exchange_role import TokenExchangeRole, TokenExchangeRoleOptions
 from stacks.config import AppConfig
 
 
@@ -29,10 +29,12 @@ class EdgeStack(cdk.Stack):
             model=EdgeModel.from_artifacts(edge.artifacts_dir or config.model.artifacts_dir))
 
         self.device_policy = None
+        self.token_exchange = None
         if edge.token_exchange_role_name:
-            role = iam.Role.from_role_name(self, "TokenExchangeRole", edge.token_exchange_role_name)
+            self.token_exchange = TokenExchangeRole(
+                self, "TokenExchange", options=TokenExchangeRoleOptions(name=edge.token_exchange_role_name))
             key = kms.Key.from_key_arn(self, "BootstrapKey", edge.bootstrap_key_arn) if edge.bootstrap_key_arn else None
-            self.device_policy = self.component.grant_artifact_read(role, artifact_key=key)
+            self.device_policy = self.component.grant_artifact_read(self.token_exchange.role, artifact_key=key)
 
         self.deployment = None
         if edge.deployment.enabled:
@@ -46,5 +48,7 @@ class EdgeStack(cdk.Stack):
         cdk.CfnOutput(self, "ComponentArn", value=self.component.component_arn)
         if self.device_policy:
             cdk.CfnOutput(self, "DeviceArtifactPolicyArn", value=self.device_policy.managed_policy_arn)
+        if self.token_exchange and self.token_exchange.role_alias:
+            cdk.CfnOutput(self, "TokenExchangeRoleAlias", value=self.token_exchange.options.alias_name)
         if self.deployment:
             cdk.CfnOutput(self, "DeploymentId", value=self.deployment.deployment_id)
