@@ -19,14 +19,18 @@ def test_task_runs_create_transform_job_with_the_sync_integration(definition):
     assert definition["TimeoutSeconds"] == 720 * 60
 
 
-def test_job_name_is_derived_from_the_execution_attempt_and_retry(definition):
-    # THEN the name is never a constant: execution name, capacity attempt and API retry count all take part
+def test_job_name_is_derived_from_the_execution_and_attempt_but_not_the_api_retry(definition):
+    # THEN the name is never a constant: execution name and capacity attempt take part; an API retry keeps it,
+    # so a retried CreateTransformJob whose first call did create the job meets ResourceInUse, not a second job
     expression = definition["States"]["ScoreRows"]["Parameters"]["TransformJobName.$"]
-    assert expression == ("States.Format('fraud-detector-{}-{}{}', $$.Execution.Name, $.retry.attempt, "
-                          "$.api_retry.count)")
+    assert expression == "States.Format('fraud-detector-{}-{}', $$.Execution.Name, $.retry.attempt)"
     assert "TransformJobName" not in definition["States"]["ScoreRows"]["Parameters"]
-    # AND with a UUID execution name (Scheduler, console) and two one-digit counters it fits 63 characters
-    longest = "fraud-detector-" + "x" * 36 + "-99"
+    states = definition["States"]
+    assert states["FindExistingJob"]["Parameters"]["TransformJobName.$"] == expression
+    assert {"Variable": "$.error.Error", "StringEquals": "SageMaker.ResourceInUseException",
+            "Next": "FindExistingJob"} in states["RetryableFailure?"]["Choices"]
+    # AND with a UUID execution name (Scheduler, console) and a one-digit attempt it fits 63 characters
+    longest = "fraud-detector-" + "x" * 36 + "-9"
     assert len(longest) <= 63
 
 
@@ -73,7 +77,8 @@ def test_input_and_date_default_to_the_configured_prefix_and_the_execution_start
 def test_throttling_and_quota_errors_are_retried_with_exponential_backoff(definition):
     # THEN no Retry field retries blindly: SageMaker.AmazonSageMakerException also carries ValidationException
     assert "Retry" not in definition["States"]["ScoreRows"]
-    no_cause, transient, quota, capacity = definition["States"]["RetryableFailure?"]["Choices"]
+    no_cause, job_exists, transient, quota, capacity = definition["States"]["RetryableFailure?"]["Choices"]
+    assert job_exists["Next"] == "FindExistingJob"
     assert no_cause == {"Variable": "$.error.Cause", "IsPresent": False, "Next": "ErrorDefaults"}
     # AND the generic error is retried only when its cause is throttling or a service fault, 4 times
     names, generic = transient["And"][0]["Or"][:2], transient["And"][0]["Or"][2]

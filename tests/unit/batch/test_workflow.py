@@ -17,8 +17,8 @@ from moto import mock_aws
 
 from tests.unit.batch.conftest import one
 from tests.unit.batch.workflow import (
-    ACCOUNT, CAPACITY_FAILURE, COMPLETED, GENERIC_ERROR, REGION, ApiError, FakeTransformJobs, JobFailed, install,
-    render, sdk_cause, wait_for)
+    ACCOUNT, CAPACITY_FAILURE, COMPLETED, GENERIC_ERROR, REGION, ApiError, CreatedDespiteError, FakeTransformJobs,
+    JobFailed, install, render, sdk_cause, wait_for)
 
 INPUT_BUCKET = "batch-input"
 OUTPUT_BUCKET = "batch-output"
@@ -135,7 +135,7 @@ def test_scheduled_run_scores_the_default_input_into_a_dated_versioned_folder(sa
     assert request["ModelName"] == MODEL_NAME
     assert request["Tags"] == [{"Key": "execution", "Value": UUID_NAME}]
     # AND the job name is derived from the execution and fits SageMaker's 63 characters
-    assert request["TransformJobName"] == f"fraud-detector-{UUID_NAME}-00"
+    assert request["TransformJobName"] == f"fraud-detector-{UUID_NAME}-0"
     assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", request["TransformJobName"])
     # AND a manifest beside the predictions records the provenance; the execution returns it
     manifest = sandbox.manifest(run_date, UUID_NAME)
@@ -177,15 +177,16 @@ def test_reruns_of_the_same_input_never_reuse_a_job_name(sandbox):
     assert sandbox.manifest("2024-05-01", "manual-2024-05-01-bbbbbbbb")["status"] == "SUCCEEDED"
 
 
-def test_throttled_create_is_retried_under_a_new_job_name_with_backoff(sandbox):
+def test_throttled_create_is_retried_under_the_same_job_name_with_backoff(sandbox):
     # GIVEN SageMaker throttles the first two CreateTransformJob calls (the generic error, throttling cause)
     sandbox.jobs.script = [THROTTLED, THROTTLED]
     # WHEN a run starts
     description = sandbox.run(UUID_NAME, {"run_date": "2024-05-01"})
-    # THEN the task is retried after 30 s, then 60 s, and the run succeeds, each retry under a name of its own
+    # THEN the task is retried after 30 s, then 60 s, and the run succeeds; the retries keep the job name, so a
+    # call that did create a job despite its error could never lead to a second one
     assert description["status"] == "SUCCEEDED", description
-    assert sandbox.jobs.job_names == [f"fraud-detector-{UUID_NAME}-00", f"fraud-detector-{UUID_NAME}-01",
-                                      f"fraud-detector-{UUID_NAME}-02"]
+    assert sandbox.jobs.job_names == [f"fraud-detector-{UUID_NAME}-0"] * 3
+    assert sandbox.jobs.created_names == [f"fraud-detector-{UUID_NAME}-0"]
     assert sandbox.api_retry_waits(description["executionArn"]) == [30, 60]
     assert sandbox.manifest("2024-05-01", UUID_NAME)["api_retries"] == 2
     assert sandbox.notifications() == []
@@ -236,10 +237,10 @@ def test_a_quota_error_is_retried_after_minutes(sandbox):
     # GIVEN the account's instance quota is in use by other jobs on the first call
     sandbox.jobs.script = [ApiError("SageMaker.ResourceLimitExceededException", "The account-level service limit "
                                     "'ml.m5.xlarge for transform job usage' is 4 Instances")]
-    # WHEN a run starts  THEN it waits 5 minutes and tries again under a new name
+    # WHEN a run starts  THEN it waits 5 minutes and tries again (same name: the first call created nothing)
     description = sandbox.run(UUID_NAME, {})
     assert description["status"] == "SUCCEEDED"
-    assert sandbox.jobs.job_names == [f"fraud-detector-{UUID_NAME}-00", f"fraud-detector-{UUID_NAME}-01"]
+    assert sandbox.jobs.job_names == [f"fraud-detector-{UUID_NAME}-0"] * 2
     assert sandbox.api_retry_waits(description["executionArn"]) == [300]
 
 
@@ -263,7 +264,7 @@ def test_a_job_without_capacity_is_started_again_after_a_wait(sandbox):
     description = sandbox.run(UUID_NAME, {"run_date": "2024-05-02"})
     # THEN a new job (new name) is started and the run succeeds without paging anyone
     assert description["status"] == "SUCCEEDED"
-    assert sandbox.jobs.job_names == [f"fraud-detector-{UUID_NAME}-00", f"fraud-detector-{UUID_NAME}-10"]
+    assert sandbox.jobs.job_names == [f"fraud-detector-{UUID_NAME}-0", f"fraud-detector-{UUID_NAME}-1"]
     assert sandbox.manifest("2024-05-02", UUID_NAME)["capacity_attempts"] == 1
     assert sandbox.notifications() == []
 
@@ -327,3 +328,28 @@ def test_an_error_of_any_shape_still_notifies_and_writes_a_failed_manifest(sandb
     # AND a FAILED manifest records the error
     manifest = sandbox.manifest("2024-05-07", UUID_NAME)
     assert (manifest["status"], manifest["error"]) == ("FAILED", error.error)
+
+
+def test_a_5xx_after_the_job_was_created_does_not_start_a_second_job(sandbox):
+    # GIVEN CreateTransformJob answers 500 although SageMaker did create the job (a timeout on its side)
+    fault = ApiError(GENERIC_ERROR, sdk_cause("We encountered an internal error.", "InternalFailure", status=500))
+    sandbox.jobs.script = [CreatedDespiteError(fault)]
+    # WHEN a run starts
+    description = sandbox.run(UUID_NAME, {"run_date": "2024-05-08"})
+    # THEN the retry finds the job the first call created and waits for it: one job, one set of predictions
+    assert description["status"] == "SUCCEEDED", description
+    assert sandbox.jobs.created_names == [f"fraud-detector-{UUID_NAME}-0"]
+    assert sandbox.jobs.describe_calls == [f"fraud-detector-{UUID_NAME}-0"]
+    manifest = sandbox.manifest("2024-05-08", UUID_NAME)
+    assert manifest["transform_job_name"] == f"fraud-detector-{UUID_NAME}-0"
+    assert sandbox.notifications() == []
+
+
+def test_an_existing_job_that_failed_for_capacity_starts_a_new_attempt(sandbox):
+    # GIVEN the first create is answered 500 but made a job, which then fails for lack of instances
+    fault = ApiError(GENERIC_ERROR, sdk_cause("We encountered an internal error.", "InternalFailure", status=500))
+    sandbox.jobs.script = [CreatedDespiteError(fault, outcome=JobFailed(CAPACITY_FAILURE))]
+    description = sandbox.run(UUID_NAME, {"run_date": "2024-05-09"})
+    # THEN the run treats it like a job that failed for capacity: a new job under the next attempt's name
+    assert description["status"] == "SUCCEEDED", description
+    assert sandbox.jobs.created_names == [f"fraud-detector-{UUID_NAME}-0", f"fraud-detector-{UUID_NAME}-1"]
