@@ -67,6 +67,7 @@ CAPACITY_CAUSE_PATTERNS = ("*CapacityError*", "*InsufficientCapacity*")
 MAX_SINGLE_DIGIT = 9
 #: CreateTransformJob's answer when the name is taken: a retried call whose first attempt did create the job.
 JOB_EXISTS_ERROR = "SageMaker.ResourceInUseException"
+JOB_EXISTS_CAUSE_PATTERN = "*Error Code: ResourceInUse*"
 EXISTING_JOB_POLL_INTERVAL = cdk.Duration.minutes(1)
 #: What a failure without an Error or a Cause field reports instead of the missing field.
 UNKNOWN_ERROR = "BatchScoring.UnknownError"
@@ -319,8 +320,12 @@ class BatchScoring(Construct):
 
         # Choice rules are tried in order: once the first has ruled out a missing Cause, the others may read it.
         retryable.when(sfn.Condition.is_not_present("$.error.Cause"), error_defaults)
-        retryable.when(sfn.Condition.string_equals("$.error.Error", JOB_EXISTS_ERROR),
-                       self._existing_job_states(on_failure=retryable, on_success=build_manifest))
+        # The modelled error name, or the generic one with SageMaker's error code in the cause (see GENERIC_API_ERROR).
+        retryable.when(sfn.Condition.or_(
+            sfn.Condition.string_equals("$.error.Error", JOB_EXISTS_ERROR),
+            sfn.Condition.and_(sfn.Condition.string_equals("$.error.Error", GENERIC_API_ERROR),
+                               sfn.Condition.string_matches("$.error.Cause", JOB_EXISTS_CAUSE_PATTERN))),
+            self._existing_job_states(on_failure=retryable, on_success=build_manifest))
         api_retries = self.retry.api_waits()
         if api_retries:
             transient = sfn.Condition.or_(

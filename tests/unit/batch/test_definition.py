@@ -27,8 +27,9 @@ def test_job_name_is_derived_from_the_execution_and_attempt_but_not_the_api_retr
     assert "TransformJobName" not in definition["States"]["ScoreRows"]["Parameters"]
     states = definition["States"]
     assert states["FindExistingJob"]["Parameters"]["TransformJobName.$"] == expression
-    assert {"Variable": "$.error.Error", "StringEquals": "SageMaker.ResourceInUseException",
-            "Next": "FindExistingJob"} in states["RetryableFailure?"]["Choices"]
+    (job_exists,) = [rule for rule in states["RetryableFailure?"]["Choices"] if rule["Next"] == "FindExistingJob"]
+    assert {"Variable": "$.error.Error", "StringEquals": "SageMaker.ResourceInUseException"} in job_exists["Or"]
+    assert "*Error Code: ResourceInUse*" in json.dumps(job_exists)
     # AND with a UUID execution name (Scheduler, console) and a one-digit attempt it fits 63 characters
     longest = "fraud-detector-" + "x" * 36 + "-9"
     assert len(longest) <= 63

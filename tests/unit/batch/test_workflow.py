@@ -345,6 +345,25 @@ def test_a_5xx_after_the_job_was_created_does_not_start_a_second_job(sandbox):
     assert sandbox.notifications() == []
 
 
+def test_the_name_conflict_is_recognised_under_the_generic_error_name_too(sandbox, monkeypatch):
+    # GIVEN the integration reports ResourceInUse as the generic error, SageMaker's code only in the cause
+    fault = ApiError(GENERIC_ERROR, sdk_cause("We encountered an internal error.", "InternalFailure", status=500))
+    original = sandbox.jobs.create
+
+    def generic_conflict(parameters):
+        outcome = original(parameters)
+        if isinstance(outcome, ApiError) and outcome.error == "SageMaker.ResourceInUseException":
+            return ApiError(GENERIC_ERROR, outcome.cause)
+        return outcome
+
+    monkeypatch.setattr(sandbox.jobs, "create", generic_conflict)
+    sandbox.jobs.script = [CreatedDespiteError(fault)]
+    # WHEN a run starts  THEN it still waits for the one job instead of failing or starting another
+    description = sandbox.run(UUID_NAME, {"run_date": "2024-05-10"})
+    assert description["status"] == "SUCCEEDED", description
+    assert sandbox.jobs.created_names == [f"fraud-detector-{UUID_NAME}-0"]
+
+
 def test_an_existing_job_that_failed_for_capacity_starts_a_new_attempt(sandbox):
     # GIVEN the first create is answered 500 but made a job, which then fails for lack of instances
     fault = ApiError(GENERIC_ERROR, sdk_cause("We encountered an internal error.", "InternalFailure", status=500))
