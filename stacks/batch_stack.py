@@ -36,14 +36,15 @@ class BatchStack(cdk.Stack):
                 input_key = kms.Key.from_key_arn(self, "InputKey", storage.input_kms_key_arn)
             access_logs = None
         else:
-            self.input_storage = SecureBucket(self, "InputStorage", encryption_key=self.data_key.key)
+            self.input_storage = SecureBucket(self, "InputStorage", encryption_key=self.data_key.key,
+                                              lifecycle=config.storage.lifecycle())
             input_bucket, input_key = self.input_storage.bucket, self.data_key.key
             access_logs = self.input_storage.access_logs_bucket
         if storage.output_bucket_name:
             output_bucket = s3.Bucket.from_bucket_name(self, "OutputBucket", storage.output_bucket_name)
         else:
             self.output_storage = SecureBucket(self, "OutputStorage", encryption_key=self.data_key.key,
-                                               access_logs_bucket=access_logs)
+                                               access_logs_bucket=access_logs, lifecycle=config.storage.lifecycle())
             output_bucket = self.output_storage.bucket
 
         self.package = ModelPackage(self, "Package", artifacts_dir=str(deployment.model.artifacts_dir),

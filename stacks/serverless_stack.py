@@ -1,6 +1,8 @@
 """``<Model>-Serverless``: an ONNX model in Lambda behind API Gateway, an S3 upload trigger, alarms, a dashboard."""
 from __future__ import annotations
 
+import dataclasses
+
 import aws_cdk as cdk
 from constructs import Construct
 
@@ -9,7 +11,7 @@ from ml_constructs.common.secure_storage import DataKey, SecureBucket
 from ml_constructs.serverless.alarms import ServerlessAlarms, ServerlessDashboard
 from ml_constructs.serverless.model_function import LambdaModelFunction
 from ml_constructs.serverless.prediction_api import PredictionApi
-from ml_constructs.serverless.upload_trigger import UploadTrigger
+from ml_constructs.serverless.upload_trigger import UploadTrigger, upload_function_concurrency
 from stacks.deployment import Deployment
 
 MIB = 1024 * 1024
@@ -37,7 +39,10 @@ class ServerlessStack(cdk.Stack):
         self.model_function = LambdaModelFunction(
             self, "Model", artifacts_dir=str(metadata.artifacts_dir), encryption_key=self.data_key.key,
             service_name=name, architecture=serverless.architecture, tracing=serverless.tracing,
-            sizing=serverless.sizing, async_invocation=uploads.async_invocation, environment=environment,
+            sizing=dataclasses.replace(serverless.sizing, reserved_concurrency=upload_function_concurrency(
+                configured=serverless.reserved_concurrency, upload_default=uploads.reserved_concurrency)
+                if uploads.enabled else serverless.reserved_concurrency),
+            async_invocation=uploads.async_invocation, environment=environment,
             log_retention_days=serverless.log_retention_days, metrics_namespace=deployment.metrics_namespace)
 
         self.api = PredictionApi(
@@ -51,7 +56,8 @@ class ServerlessStack(cdk.Stack):
 
         self.upload_trigger: UploadTrigger | None = None
         if uploads.enabled:
-            self.data_storage = SecureBucket(self, "DataStorage", encryption_key=self.data_key.key)
+            self.data_storage = SecureBucket(self, "DataStorage", encryption_key=self.data_key.key,
+                                             lifecycle=config.storage.lifecycle())
             self.upload_trigger = UploadTrigger(
                 self, "UploadTrigger", bucket=self.data_storage.bucket, encryption_key=self.data_key.key,
                 target=self.model_function.alias, role=self.model_function.role, input_prefix=uploads.input_prefix,

@@ -47,6 +47,9 @@ class ScoringSchedule(Construct):
                 state_machine, role=self.role, max_event_age=max_event_age, retry_attempts=retry_attempts,
                 input=scheduler.ScheduleTargetInput.from_object({
                     "trigger": "schedule", "scheduled_time": scheduler.ContextAttribute.scheduled_time})))
+        # ScheduleGroup exposes its name as a plain string, so the schedule's GroupName carries no Ref and
+        # CloudFormation could create both at once: CreateSchedule then fails with the group not found.
+        self.schedule.node.add_dependency(self.group)
         self.expression = expression
         self.time_zone = time_zone
         self.enabled = enabled

@@ -40,8 +40,8 @@ MAX_CONCURRENT_PAYLOAD_MB = 100
 MAX_JOB_NAME_LENGTH = 63
 #: Execution names from EventBridge Scheduler and the console are UUID-shaped (36 characters).
 EXECUTION_NAME_LENGTH = 36
-#: ``-<attempt><retry>``: one digit each (capacity retries and API retries are both capped below 10).
-JOB_NAME_SUFFIX_LENGTH = 3
+#: ``-<attempt>``: one digit (capacity retries are capped below 10); API retries reuse the name.
+JOB_NAME_SUFFIX_LENGTH = 2
 MAX_JOB_NAME_PREFIX_LENGTH = MAX_JOB_NAME_LENGTH - EXECUTION_NAME_LENGTH - 1 - JOB_NAME_SUFFIX_LENGTH
 PREDICTIONS_PREFIX = "predictions"
 MANIFEST_FILE = "manifest.json"
@@ -65,6 +65,13 @@ RESOURCE_LIMIT_MAX_ATTEMPTS = 3
 #: A created job that failed to get instances ends FAILED with FailureReason "CapacityError: ...".
 CAPACITY_CAUSE_PATTERNS = ("*CapacityError*", "*InsufficientCapacity*")
 MAX_SINGLE_DIGIT = 9
+#: CreateTransformJob's answer when the name is taken: a retried call whose first attempt did create the job.
+JOB_EXISTS_ERROR = "SageMaker.ResourceInUseException"
+JOB_EXISTS_CAUSE_PATTERN = "*Error Code: ResourceInUse*"
+EXISTING_JOB_POLL_INTERVAL = cdk.Duration.minutes(1)
+#: What a failure without an Error or a Cause field reports instead of the missing field.
+UNKNOWN_ERROR = "BatchScoring.UnknownError"
+NO_CAUSE = "The failed step reported no cause"
 #: SageMaker lower-cases job names in their ARNs (``transform-job/<lower-case name>``), and IAM compares ARNs
 #: case-sensitively: a prefix with capitals would never match the job it names. So the prefix is lower case.
 JOB_NAME_PREFIX_PATTERN = re.compile(r"[a-z0-9](-*[a-z0-9])*")
@@ -193,7 +200,7 @@ class BatchScoring(Construct):
     ``alert_topic`` with the execution and the reason, write a FAILED manifest and fail the execution.
     Input objects are only ever read.
 
-    The execution name becomes part of the transform job name (``<prefix>-<execution name>-<attempt><retry>``),
+    The execution name becomes part of the transform job name (``<prefix>-<execution name>-<attempt>``),
     so callers of StartExecution must name executions with letters, digits and hyphens only (no ``_``, not
     starting or ending with a hyphen) and at most 36 characters; a UUID (Scheduler, console default) or
     ``ops.batch``'s ``manual-<date>-<hex>`` qualifies. Any other name fails the run at CreateTransformJob
@@ -284,6 +291,8 @@ class BatchScoring(Construct):
                             })
 
         score = self._transform_task()
+        build_manifest = sfn.Pass(self, "BuildManifest", result_path="$.manifest",
+                                  parameters=self._manifest_fields(status="SUCCEEDED"))
         retryable = sfn.Choice(self, "RetryableFailure?",
                                comment="Transient API errors and quota: same job again after a backoff; "
                                        "no capacity: a new job after a longer wait; anything else is reported")
@@ -296,23 +305,37 @@ class BatchScoring(Construct):
         })
 
         notify_failure = self._notify_failure_task()
+        # Every failure path reads $.error.Error and $.error.Cause; an error output may lack either (a task
+        # timeout, an error with no cause), and reading a missing field is an uncatchable States.Runtime that
+        # would skip the alert and the FAILED manifest. So the error is completed with defaults first.
+        error_defaults = sfn.Pass(self, "ErrorDefaults", result_path="$.error_defaults",
+                                  result=sfn.Result.from_object({"Error": UNKNOWN_ERROR, "Cause": NO_CAUSE}))
+        complete_error = sfn.Pass(self, "CompleteError", comment="Error and Cause always present from here on",
+                                  parameters={
+                                      "error.$": "States.JsonMerge($.error_defaults, $.error, false)",
+                                      "run.$": "$.run", "retry.$": "$.retry", "api_retry.$": "$.api_retry"})
+        error_defaults.next(complete_error).next(notify_failure)
         build_failed_manifest = sfn.Pass(self, "BuildFailedManifest", result_path="$.manifest",
                                          parameters=self._manifest_fields(status="FAILED"))
         write_failed_manifest = self._write_manifest_task("WriteFailedManifest")
         run_failed = sfn.Fail(self, "RunFailed", error="BatchScoringFailed", cause_path="$.error.Cause")
 
-        build_manifest = sfn.Pass(self, "BuildManifest", result_path="$.manifest",
-                                  parameters=self._manifest_fields(status="SUCCEEDED"))
         write_manifest = self._write_manifest_task("WriteManifest")
         run_succeeded = sfn.Succeed(self, "RunSucceeded", output_path="$.manifest")
 
         score.add_catch(retryable, errors=["States.ALL"], result_path="$.error")
-        write_manifest.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
+        write_manifest.add_catch(error_defaults, errors=["States.ALL"], result_path="$.error")
         notify_failure.add_catch(build_failed_manifest, errors=["States.ALL"], result_path="$.notify_error")
         write_failed_manifest.add_catch(run_failed, errors=["States.ALL"], result_path="$.manifest_error")
 
         # Choice rules are tried in order: once the first has ruled out a missing Cause, the others may read it.
-        retryable.when(sfn.Condition.is_not_present("$.error.Cause"), notify_failure)
+        retryable.when(sfn.Condition.is_not_present("$.error.Cause"), error_defaults)
+        # The modelled error name, or the generic one with SageMaker's error code in the cause (see GENERIC_API_ERROR).
+        retryable.when(sfn.Condition.or_(
+            sfn.Condition.string_equals("$.error.Error", JOB_EXISTS_ERROR),
+            sfn.Condition.and_(sfn.Condition.string_equals("$.error.Error", GENERIC_API_ERROR),
+                               sfn.Condition.string_matches("$.error.Cause", JOB_EXISTS_CAUSE_PATTERN))),
+            self._existing_job_states(on_failure=retryable, on_success=build_manifest))
         api_retries = self.retry.api_waits()
         if api_retries:
             transient = sfn.Condition.or_(
@@ -336,7 +359,7 @@ class BatchScoring(Construct):
             sfn.Condition.or_(*(sfn.Condition.string_matches("$.error.Cause", pattern)
                                 for pattern in CAPACITY_CAUSE_PATTERNS))),
             wait_for_capacity)
-        retryable.otherwise(notify_failure)
+        retryable.otherwise(error_defaults)
         wait_for_capacity.next(count_attempt)
         count_attempt.next(score)
         notify_failure.next(build_failed_manifest).next(write_failed_manifest).next(run_failed)
@@ -355,11 +378,10 @@ class BatchScoring(Construct):
         transform = self.transform
         stack = cdk.Stack.of(self)
         parameters: dict = {
-            # Unique per execution, capacity attempt and API retry: a rerun or a retry never reuses a job name
-            # (SageMaker refuses a name used before, even by a job that failed). API retries are states, not a
-            # Retry field, so that $.api_retry.count numbers each attempt.
-            "TransformJobName.$": (f"States.Format('{self.job_name_prefix}-{{}}-{{}}{{}}', $$.Execution.Name, "
-                                   "$.retry.attempt, $.api_retry.count)"),
+            # One name per execution and capacity attempt. An API retry keeps the name on purpose: if the call
+            # that failed (a 5xx, a timeout) did create the job, the retry gets ResourceInUse and the run waits
+            # for that job instead of starting a second one writing the same output.
+            "TransformJobName.$": self._job_name_expression(),
             "ModelName.$": "$.run.model_name",
             "BatchStrategy": "MultiRecord",
             "MaxPayloadInMB": transform.max_payload_mb,
@@ -398,6 +420,31 @@ class BatchScoring(Construct):
             "TimeoutSeconds": int(transform.job_timeout.to_seconds()),
         })
         return score
+
+    def _job_name_expression(self) -> str:
+        return f"States.Format('{self.job_name_prefix}-{{}}-{{}}', $$.Execution.Name, $.retry.attempt)"
+
+    def _existing_job_states(self, *, on_failure: sfn.IChainable, on_success: sfn.IChainable) -> sfn.IChainable:
+        """After ResourceInUse: describe the job this run already created and wait for it like ``.sync`` would."""
+        find = tasks.CallAwsService(
+            self, "FindExistingJob", service="sagemaker", action="describeTransformJob",
+            iam_resources=[self.transform_job_arn], iam_action="sagemaker:DescribeTransformJob",
+            parameters={"TransformJobName.$": self._job_name_expression()},
+            result_selector={"job_name.$": "$.TransformJobName", "job_arn.$": "$.TransformJobArn",
+                             "status.$": "$.TransformJobStatus", "description.$": "$"},
+            result_path="$.transform")
+        find.add_catch(on_failure, errors=["States.ALL"], result_path="$.error")
+        wait = sfn.Wait(self, "WaitForExistingJob", time=sfn.WaitTime.duration(EXISTING_JOB_POLL_INTERVAL))
+        # The same shape .sync gives a job that ended Failed or Stopped, so the failure choice treats it alike.
+        ended_badly = sfn.Pass(self, "ExistingJobFailed", result_path="$.error", parameters={
+            "Error": "States.TaskFailed", "Cause.$": "States.JsonToString($.transform.description)"})
+        ended_badly.next(on_failure)
+        wait.next(find)
+        return find.next(sfn.Choice(self, "ExistingJobEnded?")
+                         .when(sfn.Condition.string_equals("$.transform.status", "Completed"), on_success)
+                         .when(sfn.Condition.or_(sfn.Condition.string_equals("$.transform.status", "InProgress"),
+                                                 sfn.Condition.string_equals("$.transform.status", "Stopping")), wait)
+                         .otherwise(ended_badly))
 
     def _manifest_fields(self, *, status: str) -> dict:
         fields = {

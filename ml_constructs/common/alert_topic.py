@@ -4,6 +4,8 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as event_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -36,6 +38,29 @@ class AlertTopic(Construct):
         if email:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
         self.alarm_action = cloudwatch_actions.SnsAction(self.topic)
+
+    def rule_target(self, scope: Construct, construct_id: str, *, rule_name: str,
+                    message: events.RuleTargetInput) -> event_targets.SnsTopic:
+        """An EventBridge target publishing ``message`` to the topic through a role only rule ``rule_name`` may use.
+
+        CDK's default SNS target instead lets ``events.amazonaws.com`` publish through the topic policy and (for
+        an encrypted topic) the key policy with no condition: any account's rule aimed at this topic could page.
+        Here neither policy names EventBridge; the role trusts EventBridge only on behalf of this account's rule
+        (the rule's name is fixed so its ARN is known without a dependency cycle), and its identity policy
+        allows sns:Publish on this topic and the data-key actions SNS needs on its key.
+        """
+        stack = cdk.Stack.of(scope)
+        rule_arn = stack.format_arn(service="events", resource="rule", resource_name=rule_name)
+        role = iam.Role(scope, construct_id, description=f"Lets EventBridge rule {rule_name} publish to the alert topic",
+                        assumed_by=iam.ServicePrincipal("events.amazonaws.com", conditions={
+                            "StringEquals": {"aws:SourceAccount": stack.account, "aws:SourceArn": rule_arn}}))
+        self.topic.grant_publish(role)
+        if self.topic.master_key is not None:
+            cdk.Validations.of(role.node.find_child("DefaultPolicy").node.default_child).acknowledge(
+                cdk.Acknowledgment(id="AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+                                   reason="Publishing to the KMS-encrypted alert topic needs data keys from its one "
+                                          "key (CDK's grantPublish); the statement names that key only."))
+        return event_targets.SnsTopic(self.topic, message=message, role=role)
 
     def notify_on(self, *alarms: cloudwatch.IAlarm, ok_too: bool = True) -> None:
         """Send ALARM (and OK, so the pager clears) transitions of ``alarms`` to the topic."""

@@ -210,7 +210,7 @@ class ModelMonitor(Construct):
         self.alarms = MonitorAlarms(
             self, "Alarms", drift_threshold=data_quality.drift_threshold,
             min_auc=model_quality.min_auc if model_quality else None, alert_topic=alert_topic,
-            encryption_key=encryption_key, alert_on_failed_runs=alert_on_failed_runs,
+            alert_on_failed_runs=alert_on_failed_runs,
             schedules=MonitoredSchedules(
                 endpoint_name=self.endpoint_name, feature_names=self.feature_names,
                 data_quality_schedule_name=self.data_quality_schedule_name,

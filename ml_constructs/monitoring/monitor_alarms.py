@@ -16,9 +16,6 @@ from typing import Sequence
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from ml_constructs.common.alert_topic import AlertTopic
@@ -30,6 +27,13 @@ MODEL_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/model-metrics"
 METRIC_PERIOD = cdk.Duration.hours(1)
 #: A run with no captured traffic in its window fails this way; it is an idle hour, not an incident.
 NO_DATA_REASON_PREFIX = "Job inputs had no data"
+FAILED_RUNS_RULE_SUFFIX = "-monitor-failed-runs"
+MAX_RULE_NAME_LENGTH = 64
+
+
+def failed_runs_rule_name(endpoint_name: str) -> str:
+    """The failed-runs rule's fixed name (EventBridge allows 64 characters; endpoint names may have 63)."""
+    return f"{endpoint_name[:MAX_RULE_NAME_LENGTH - len(FAILED_RUNS_RULE_SUFFIX)]}{FAILED_RUNS_RULE_SUFFIX}"
 
 
 def metric_feature_drift(*, endpoint_name: str, schedule_name: str, feature: str,
@@ -69,7 +73,7 @@ class MonitorAlarms(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, schedules: MonitoredSchedules,
                  drift_threshold: float, min_auc: float | None = None, alert_topic: AlertTopic | None = None,
-                 encryption_key: kms.IKey | None = None, alert_on_failed_runs: bool = True) -> None:
+                 alert_on_failed_runs: bool = True) -> None:
         super().__init__(scope, construct_id)
         self.schedules = schedules
         self.drift_threshold = drift_threshold
@@ -103,7 +107,7 @@ class MonitorAlarms(Construct):
         if alert_topic is not None:
             alert_topic.notify_on(*self.paging_alarms)
             if alert_on_failed_runs:
-                self.failed_runs_rule = self._failed_runs_rule(alert_topic, encryption_key)
+                self.failed_runs_rule = self._failed_runs_rule(alert_topic)
 
     @property
     def paging_alarms(self) -> list[cloudwatch.IAlarm]:
@@ -122,11 +126,13 @@ class MonitorAlarms(Construct):
         return metric_model_quality(endpoint_name=self.schedules.endpoint_name,
                                     schedule_name=self.schedules.model_quality_schedule_name, metric_name=metric_name)
 
-    def _failed_runs_rule(self, alert_topic: AlertTopic, encryption_key: kms.IKey | None) -> events.Rule:
+    def _failed_runs_rule(self, alert_topic: AlertTopic) -> events.Rule:
         schedule_arns = [arn for arn in (self.schedules.data_quality_schedule_arn,
                                          self.schedules.model_quality_schedule_arn) if arn]
+        rule_name = failed_runs_rule_name(self.schedules.endpoint_name)
         rule = events.Rule(
-            self, "FailedRuns", description=f"Model Monitor runs of {self.schedules.endpoint_name} that failed or stopped",
+            self, "FailedRuns", rule_name=rule_name,
+            description=f"Model Monitor runs of {self.schedules.endpoint_name} that failed or stopped",
             event_pattern=events.EventPattern(
                 source=["aws.sagemaker"], detail_type=["SageMaker Processing Job State Change"],
                 detail={"MonitoringScheduleArn": schedule_arns,
@@ -135,16 +141,12 @@ class MonitorAlarms(Construct):
                              "FailureReason": [{"anything-but": {"prefix": NO_DATA_REASON_PREFIX}}]},
                             {"ProcessingJobStatus": ["Stopped"]}]}))
         detail = events.EventField.from_path
-        rule.add_target(targets.SnsTopic(alert_topic.topic, message=events.RuleTargetInput.from_text(
+        # Through a role that only this rule may assume: the topic and key policies never name EventBridge.
+        rule.add_target(alert_topic.rule_target(self, "FailedRunsRole", rule_name=rule_name,
+                                                message=events.RuleTargetInput.from_text(
             f"Model Monitor run {detail('$.detail.ProcessingJobName')} of schedule "
             f"{detail('$.detail.MonitoringScheduleArn')} ended {detail('$.detail.ProcessingJobStatus')}: "
             f"{detail('$.detail.FailureReason')}")))
-        if encryption_key is not None:
-            # EventBridge publishes to a KMS-encrypted topic only if the key lets it make data keys.
-            encryption_key.add_to_resource_policy(iam.PolicyStatement(
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                principals=[iam.ServicePrincipal("events.amazonaws.com")],
-                resources=["*"]))  # in a key policy "*" means this key
         return rule
 
     def add_to_dashboard(self, dashboard: cloudwatch.Dashboard) -> None:

@@ -24,6 +24,8 @@ from ml_constructs.realtime.variant_ownership import VariantOwnership
 
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 DEFAULT_METRIC_PERIOD = cdk.Duration.minutes(1)
+#: Captured requests and responses land under this prefix of the capture bucket.
+DEFAULT_CAPTURE_PREFIX = "data-capture"
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 #: CPU, memory and disk are published per instance group here, not under AWS/SageMaker.
 INSTANCE_METRICS_NAMESPACE = "/aws/sagemaker/Endpoints"
@@ -70,7 +72,7 @@ class DataCapture:
 
     bucket: s3.IBucket
     encryption_key: kms.IKey
-    prefix: str = "data-capture"
+    prefix: str = DEFAULT_CAPTURE_PREFIX
     sampling_percent: int = 100
 
     @property

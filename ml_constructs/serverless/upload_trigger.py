@@ -16,8 +16,23 @@ from constructs import Construct
 
 from ml_constructs.common.naming import nag_resource_name
 
+#: Concurrent copies of the function S3 invokes. S3 invokes it once per uploaded file, so without a cap a
+#: burst of uploads scales it up to the account's unreserved concurrency and throttles every other function
+#: in the account. Events over the cap are not lost: Lambda keeps retrying throttled asynchronous events
+#: for up to their maximum event age.
+DEFAULT_RESERVED_CONCURRENCY = 10
+
 #: CDK's singleton custom resource that writes bucket notification configurations (one per stack).
 NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
+
+
+def upload_function_concurrency(*, configured: int | None,
+                                 upload_default: int = DEFAULT_RESERVED_CONCURRENCY) -> int:
+    """Reserved concurrency for a function an ``UploadTrigger`` invokes: ``configured`` if set, else the cap."""
+    value = upload_default if configured is None else configured
+    if value < 1:
+        raise ValueError(f"reserved concurrency of the upload-triggered function must be at least 1, got {value}")
+    return value
 
 
 def prefix_problems(*, input_prefix: str, output_prefix: str, rejected_prefix: str) -> list[str]:
@@ -83,4 +98,4 @@ class UploadTrigger(Construct):
                        "deployments) is built with this managed policy; its role is not configurable."))
 
 
-__all__ = ["UploadTrigger", "prefix_problems"]
+__all__ = ["DEFAULT_RESERVED_CONCURRENCY", "UploadTrigger", "prefix_problems", "upload_function_concurrency"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ml_constructs.common.model_package import FRAMEWORK_SKLEARN_VERSIONS
+from ml_constructs.common.secure_storage import Lifecycle, ObjectExpiry
 from stacks.config.base import ConfigModel, setting
 
 MODEL_NAME_PATTERN = r"[A-Za-z][A-Za-z0-9-]{0,39}"
@@ -61,3 +62,8 @@ class StorageConfig(ConfigModel):
 
 
 __all__ = ["ModelConfig", "AlertsConfig", "DeployTarget", "StorageConfig", "MODEL_NAME_PATTERN"]
+
+    def lifecycle(self, *expirations: ObjectExpiry) -> Lifecycle:
+        """The bucket lifecycle these settings describe, plus prefixes whose current objects expire."""
+        return Lifecycle(noncurrent_version_expiry_days=self.noncurrent_version_expiry_days,
+                         abort_incomplete_upload_days=self.abort_incomplete_upload_days, expirations=expirations)

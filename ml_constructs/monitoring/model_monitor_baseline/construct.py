@@ -19,7 +19,6 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_stepfunctions as sfn
@@ -27,6 +26,7 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from ml_constructs.common.archive import write_content_addressed
+from ml_constructs.common.encrypted_log_group import encrypted_log_group
 from ml_constructs.common.image_registry import model_monitor_image_uri
 from ml_constructs.common.model_metadata import ModelArtifactsError, ModelMetadata
 from ml_constructs.common.naming import nag_resource_name
@@ -39,7 +39,7 @@ BASELINE_FILE = "baseline.csv"
 DATASET_FORMAT = {"csv": {"header": True, "output_columns_position": "START"}}
 DEFAULT_TIMEOUT = cdk.Duration.hours(1)
 POLL_INTERVAL = cdk.Duration.seconds(30)
-HANDLER_LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+HANDLER_LOG_RETENTION_DAYS = 30
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,12 +121,17 @@ class DataQualityBaseline(Construct):
 
         self.handler_role = iam.Role(self, "HandlerRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                                      description="Starts and watches the Model Monitor baselining job")
-        self.on_event_function = self._handler("OnEvent", "baseline_job.on_event")
-        self.is_complete_function = self._handler("IsComplete", "baseline_job.is_complete")
+        self.on_event_function = self._handler("OnEvent", "baseline_job.on_event",
+                                               log_name=f"{job_name_prefix}-baseline-on-event", log_key=encryption_key)
+        self.is_complete_function = self._handler("IsComplete", "baseline_job.is_complete",
+                                                  log_name=f"{job_name_prefix}-baseline-is-complete",
+                                                  log_key=encryption_key)
         self._grant_handlers(role, job_name_prefix)
 
-        provider_logs = logs.LogGroup(self, "ProviderLogs", retention=HANDLER_LOG_RETENTION,
-                                      removal_policy=cdk.RemovalPolicy.DESTROY)
+        provider_logs = encrypted_log_group(
+            self, "ProviderLogs", name_prefix=f"/aws/vendedlogs/{job_name_prefix}-baseline-provider",
+            encryption_key=encryption_key, retention_days=HANDLER_LOG_RETENTION_DAYS,
+            removal_policy=cdk.RemovalPolicy.DESTROY)
         # Own roles for the framework's functions: the defaults attach AWSLambdaBasicExecutionRole.
         self.framework_roles = {
             "OnEvent": iam.Role(self, "FrameworkOnEventRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
@@ -186,9 +191,10 @@ class DataQualityBaseline(Construct):
                 reason="The baselining job writes statistics.json and constraints.json, only under the fixed "
                        "baseline prefix the job definition reads."))
 
-    def _handler(self, construct_id: str, handler: str) -> lambda_.Function:
-        log_group = logs.LogGroup(self, f"{construct_id}Logs", retention=HANDLER_LOG_RETENTION,
-                                  removal_policy=cdk.RemovalPolicy.DESTROY)
+    def _handler(self, construct_id: str, handler: str, *, log_name: str, log_key: kms.IKey) -> lambda_.Function:
+        log_group = encrypted_log_group(self, f"{construct_id}Logs", name_prefix=f"/aws/lambda/{log_name}",
+                                        encryption_key=log_key, retention_days=HANDLER_LOG_RETENTION_DAYS,
+                                        removal_policy=cdk.RemovalPolicy.DESTROY)
         log_group.grant_write(self.handler_role)
         return lambda_.Function(
             self, construct_id, runtime=lambda_.Runtime.PYTHON_3_14, architecture=lambda_.Architecture.ARM_64,

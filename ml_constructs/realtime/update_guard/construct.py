@@ -24,15 +24,16 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from ml_constructs.common.encrypted_log_group import encrypted_log_group
 from ml_constructs.realtime.endpoint import RealtimeEndpoint
 
 HANDLER_CODE_DIR = Path(__file__).resolve().parent / "runtime"
 RESOURCE_TYPE = "Custom::EndpointUpdateGuard"
-LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+LOG_RETENTION_DAYS = 30
 
 DEFAULT_INSTANCE_TYPE_CHANGE_REMEDY = (
     "Variant {variant} is autoscaled and its instance type changes from {old_type} to {new_type}: SageMaker "
@@ -55,13 +56,19 @@ class UpdateRemedies:
 
 
 class EndpointUpdateGuard(Construct):
-    """A custom resource the endpoint depends on, re-evaluated whenever variants, types or guardrails change."""
+    """A custom resource the endpoint depends on, re-evaluated whenever variants, types or guardrails change.
 
-    def __init__(self, scope: Construct, construct_id: str, *, endpoint: RealtimeEndpoint,
+    ``log_key`` encrypts the handler's log group (a key defined in this app: its policy gets a statement for
+    CloudWatch Logs).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, endpoint: RealtimeEndpoint, log_key: kms.IKey,
                  remedies: UpdateRemedies = UpdateRemedies()) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
-        log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=cdk.RemovalPolicy.DESTROY)
+        log_group = encrypted_log_group(self, "Logs", name_prefix=f"/aws/lambda/{endpoint.endpoint_name}-update-guard",
+                                        encryption_key=log_key, retention_days=LOG_RETENTION_DAYS,
+                                        removal_policy=cdk.RemovalPolicy.DESTROY)
         self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                              description=f"Checks updates of SageMaker endpoint {endpoint.endpoint_name}")
         log_group.grant_write(self.role)

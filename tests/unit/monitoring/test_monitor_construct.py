@@ -223,10 +223,10 @@ def _nag_names(resource) -> list[str]:
 
 
 def test_every_wildcard_acknowledgement_matches_a_wildcard_its_policy_grants():
-    # GIVEN every IAM policy the monitor creates (its own roles and those of the Provider framework)
+    # GIVEN every IAM policy the monitor creates (its own roles, the failed-runs rule's and the Provider framework's)
     stack, monitor = monitor_stack()
     policies = [node for node in monitor.node.find_all() if isinstance(node, iam.CfnPolicy)]
-    assert len(policies) == 5
+    assert len(policies) == 6
     for policy in policies:
         document = stack.resolve(policy.policy_document)
         wildcards = {name for statement in document["Statement"] for name in _nag_names(statement["Resource"])

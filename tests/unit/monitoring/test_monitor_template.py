@@ -233,14 +233,45 @@ def test_failed_runs_reach_the_topic_through_eventbridge(realtime_template):
     assert failed["FailureReason"] == [{"anything-but": {"prefix": "Job inputs had no data"}}]
     topic = logical_id_of(realtime_template, "AWS::SNS::Topic", "Alerts")
     assert rule["Properties"]["Targets"][0]["Arn"] == {"Ref": topic}
-    # AND EventBridge may use the key that encrypts the topic
-    _, key = only(realtime_template, "AWS::KMS::Key")
-    services = set()
-    for statement in key["Properties"]["KeyPolicy"]["Statement"]:
-        service = statement.get("Principal", {}).get("Service", [])
-        if "kms:GenerateDataKey*" in statement["Action"]:
-            services.update([service] if isinstance(service, str) else service)
-    assert "events.amazonaws.com" in services
+
+
+def _statements_naming(template: Template, resource_type: str, document: str, service: str) -> list[dict]:
+    found = []
+    for resource in template.find_resources(resource_type).values():
+        for statement in resource["Properties"][document]["Statement"]:
+            principal = statement.get("Principal", {})
+            principal = principal.get("Service", []) if isinstance(principal, dict) else []
+            if service in ([principal] if isinstance(principal, str) else principal):
+                found.append(statement)
+    return found
+
+
+def test_no_other_account_can_publish_to_the_alert_topic_through_eventbridge(realtime_template):
+    # GIVEN the failed-runs rule and the alert topic with its KMS key
+    _, rule = only(realtime_template, "AWS::Events::Rule")
+    # THEN neither the topic policy nor the key policy lets events.amazonaws.com act without being scoped to
+    # this account and this rule (unscoped, any account's rule aimed at the topic could page the on-call)
+    for resource_type, document in (("AWS::SNS::TopicPolicy", "PolicyDocument"), ("AWS::KMS::Key", "KeyPolicy")):
+        for statement in _statements_naming(realtime_template, resource_type, document, "events.amazonaws.com"):
+            conditions = {key for operator in statement.get("Condition", {}).values() for key in operator}
+            assert {"aws:SourceAccount", "aws:SourceArn"} <= conditions, (resource_type, statement)
+    # AND the rule publishes through a role that only EventBridge, for this account's rule, may assume
+    (target,) = rule["Properties"]["Targets"]
+    role_id = target["RoleArn"]["Fn::GetAtt"][0]
+    trust = realtime_template.to_json()["Resources"][role_id]["Properties"]["AssumeRolePolicyDocument"]
+    (statement,) = trust["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    rule_name = rule["Properties"]["Name"]
+    assert join_text(statement["Condition"]["StringEquals"]["aws:SourceArn"]).endswith(f":rule/{rule_name}")
+    # AND that role may publish to the alert topic and use its key, nothing else
+    policies = [resource["Properties"]["PolicyDocument"]["Statement"]
+                for resource in realtime_template.find_resources("AWS::IAM::Policy").values()
+                if {"Ref": role_id} in resource["Properties"]["Roles"]]
+    (statements,) = policies
+    assert sorted(action for s in statements for action in ([s["Action"]] if isinstance(s["Action"], str)
+                                                            else s["Action"])) == [
+        "kms:Decrypt", "kms:GenerateDataKey*", "sns:Publish"]
 
 
 def test_dashboard_shows_drift_quality_and_alarm_state(realtime_template):

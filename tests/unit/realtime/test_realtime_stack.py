@@ -231,3 +231,13 @@ def test_nvme_instances_get_no_volume_key():
     config = Template.from_stack(stacks["realtime"]).find_resources("AWS::SageMaker::EndpointConfig")
     # THEN the endpoint config carries no KmsKeyId, which SageMaker would refuse for these types
     assert [c["Properties"].get("KmsKeyId") for c in config.values()] == [None]
+
+
+def test_every_log_group_is_encrypted_with_the_stacks_data_key(realtime_template):
+    # GIVEN the real-time stack's log groups (update guard, Model Monitor baseline handlers and provider)
+    log_groups = realtime_template.find_resources("AWS::Logs::LogGroup")
+    assert len(log_groups) == 4
+    # THEN each is encrypted with the stack's own KMS key, like the other stacks' log groups
+    (key_id,) = realtime_template.find_resources("AWS::KMS::Key")
+    for logical_id, log_group in log_groups.items():
+        assert log_group["Properties"].get("KmsKeyId") == {"Fn::GetAtt": [key_id, "Arn"]}, logical_id

@@ -44,7 +44,6 @@ def test_function_runs_python_312_on_arm64_with_the_default_size(default_serverl
     assert (properties["Runtime"], properties["Architectures"]) == ("python3.12", ["arm64"])
     assert (properties["MemorySize"], properties["Timeout"]) == (512, 30)
     assert properties["TracingConfig"] == {"Mode": "Active"}
-    assert "ReservedConcurrentExecutions" not in properties
 
 
 def test_function_reads_its_model_from_the_asset_named_in_its_environment(default_serverless):
