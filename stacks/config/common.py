@@ -61,9 +61,10 @@ class StorageConfig(ConfigModel):
                                                 help="days before an unfinished multipart upload is removed")
 
 
-__all__ = ["ModelConfig", "AlertsConfig", "DeployTarget", "StorageConfig", "MODEL_NAME_PATTERN"]
-
     def lifecycle(self, *expirations: ObjectExpiry) -> Lifecycle:
         """The bucket lifecycle these settings describe, plus prefixes whose current objects expire."""
         return Lifecycle(noncurrent_version_expiry_days=self.noncurrent_version_expiry_days,
                          abort_incomplete_upload_days=self.abort_incomplete_upload_days, expirations=expirations)
+
+
+__all__ = ["ModelConfig", "AlertsConfig", "DeployTarget", "StorageConfig", "MODEL_NAME_PATTERN"]

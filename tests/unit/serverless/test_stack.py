@@ -29,7 +29,7 @@ def variant() -> Template:
     """x86_64, provisioned and reserved concurrency, API key with quota, WAF, execution logs, no S3 trigger,
     the account's API Gateway logging role left to whoever manages it."""
     return serverless_template(**{
-        "architecture": "x86_64", "provisioned_concurrency": 2, "reserved_concurrency": 10,
+        "architecture": "x86_64", "provisioned_concurrency": 2, "warm": "provisioned", "reserved_concurrency": 10,
         "api.auth": "api_key", "api.quota_per_day": 10000, "api.web_acl_arn": WEB_ACL,
         "api.execution_logging": True, "upload_trigger.enabled": False,
         "api.create_account_logging_role": False})
