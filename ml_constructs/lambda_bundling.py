@@ -9,9 +9,15 @@ The package is ``pip install --no-deps --platform <manylinux tags> --implementat
 pruned of tests and tools, plus the source folder. Dependencies are cached under ``.build/lambda-deps/``
 keyed by the requirements, platform and recipe, so repeated synths copy instead of re-installing; the
 asset hash is computed from the same inputs (not the output), so CDK skips bundling entirely when
-``cdk.out`` already holds the staged asset and a synth never changes the hash by itself. The inputs
-include the CPython release that compiled the bytecode (or that none was compiled): packages with
-different bytes never share a hash.
+``cdk.out`` already holds the staged asset and a synth never changes the hash by itself.
+
+The package ships no locally compiled bytecode by default: ``.pyc`` bytes depend on which CPython 3.12
+release (if any) the build machine has, so the same commit would give different packages, asset hashes
+and function versions on different machines. The cost is paid at cold start (bench/serverless.py
+measures both). ``compile_bytecode=True`` opts in; the compiling release is then part of the hash.
+
+Bundling runs only for the stacks the CLI selected (``cdk synth StackName``, ``cdk ls``): see
+:class:`LocalPipBundling`.
 """
 from __future__ import annotations
 
@@ -79,13 +85,14 @@ class LambdaPackageSpec:
     requirements_file: str = "requirements.txt"
     cache_dir: Path = DEFAULT_CACHE_DIR
     pruned: tuple[str, ...] = field(default=DEFAULT_PRUNED)
-    compile_bytecode: bool = True
+    compile_bytecode: bool = False
     """Ship ``.pyc`` files compiled by a local CPython of the runtime's version, when there is one.
 
-    /var/task is read-only, so without them every cold start compiles every imported module again
-    (measured here: imports take ~1.3 s instead of ~0.2 s). Other Python versions' bytecode is never
-    shipped; without a matching interpreter the package has none, and a different asset hash
-    (see :meth:`asset_hash`)."""
+    Off by default, so the package's bytes (and the asset hash, and the function version) are the same
+    on every build machine. /var/task is read-only, so without them every cold start compiles the imported
+    modules again: bench/serverless.py reports the cold start with and without. When on, the package has
+    bytecode only where a CPython of the runtime's minor version is installed, and the compiling release
+    is part of the asset hash (see :meth:`asset_hash`); other Python versions' bytecode is never shipped."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -233,9 +240,10 @@ def compile_bytecode(interpreter: str, root: Path, paths: list[Path]) -> None:
         return
     command = [interpreter, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash",
                "-s", str(root), "-p", LAMBDA_TASK_ROOT, *map(str, paths)]
+    # A fixed hash seed: frozenset constants are marshalled in iteration order, which follows string hashes.
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False,
-                            env={name: value for name, value in os.environ.items()
-                                 if name != "PYTHONDONTWRITEBYTECODE"})
+                            env={**env, "PYTHONHASHSEED": "0"})
     if result.returncode != 0:
         raise BundlingError(f"{interpreter} could not compile the package:\n{(result.stdout + result.stderr).strip()}")
 
