@@ -3,7 +3,13 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := synth
 
+# Any python3 (3.9-3.13) starts the set-up; the pinned stack (numpy 1.24.1, scikit-learn 1.2.1) has wheels
+# only for CPython 3.10/3.11, so the .venv gets one of those: found here, or fetched by uv.
 PYTHON_BOOTSTRAP ?= python3
+VENV_PYTHONS := 3.11 3.10
+UV_VERSION := 0.13.9
+UV_DIR := .build/uv-$(UV_VERSION)
+UV := $(UV_DIR)/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 MODEL_DIR := artifacts/fraud-detector
@@ -22,11 +28,24 @@ CDK := node_modules/.bin/cdk
 
 deps: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
-	@command -v $(PYTHON_BOOTSTRAP) >/dev/null || { echo "python3 (3.11+) is required"; exit 1; }
-	$(PYTHON_BOOTSTRAP) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+# uv from PyPI (pinned), installed next to the project: it creates the .venv and installs in parallel.
+$(UV):
+	@command -v $(PYTHON_BOOTSTRAP) >/dev/null || { echo "error: no $(PYTHON_BOOTSTRAP): install Python 3 (3.9 to 3.13) or run make PYTHON_BOOTSTRAP=/path/to/python3"; exit 1; }
+	$(PYTHON_BOOTSTRAP) -m pip install --quiet --disable-pip-version-check --target $(UV_DIR) uv==$(UV_VERSION)
+
+# The interpreter for the .venv: $(PYTHON_BOOTSTRAP) when it is 3.10/3.11, else python3.11/python3.10 on PATH,
+# else pyenv's, else "3.11" (uv uses a managed one or downloads it).
+$(VENV)/.installed: requirements.txt requirements-dev.txt | $(UV)
+	@set -e; choice=3.11; \
+	for candidate in $(PYTHON_BOOTSTRAP) $(addprefix python,$(VENV_PYTHONS)) \
+	    $(foreach v,$(VENV_PYTHONS),$(wildcard $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions/$(v).*/bin/python$(v))); do \
+	  found=$$($$candidate -c 'import sys; print(sys.executable if sys.version_info[:2] in ((3, 10), (3, 11)) else "")' 2>/dev/null) || continue; \
+	  if [ -n "$$found" ]; then choice=$$found; break; fi; \
+	done; \
+	echo "creating $(VENV) with Python $$choice"; \
+	$(UV) venv --quiet --seed --clear --python "$$choice" $(VENV) 2>/dev/null || { \
+	  echo "error: the pinned packages need CPython 3.10 or 3.11 and none was found or could be fetched: install one (apt-get install python3.11, brew install python@3.11, pyenv install 3.11) and run make again"; exit 1; }
+	$(UV) pip install --quiet --compile-bytecode --python $(PY) -r requirements-dev.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
