@@ -21,7 +21,9 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-export PYTHONDONTWRITEBYTECODE := 1
+# Bytecode caches go to .build/pycache, never next to the sources: source folders are CDK assets, and
+# site-packages is compiled lazily (only what is imported) instead of all at install time.
+export PYTHONPYCACHEPREFIX := $(CURDIR)/.build/pycache
 CDK := node_modules/.bin/cdk
 
 .PHONY: synth test model serve bench clean distclean deps
@@ -45,7 +47,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(UV)
 	echo "creating $(VENV) with Python $$choice"; \
 	$(UV) venv --quiet --seed --clear --python "$$choice" $(VENV) 2>/dev/null || { \
 	  echo "error: the pinned packages need CPython 3.10 or 3.11 and none was found or could be fetched: install one (apt-get install python3.11, brew install python@3.11, pyenv install 3.11) and run make again"; exit 1; }
-	$(UV) pip install --quiet --compile-bytecode --python $(PY) -r requirements-dev.txt
+	$(UV) pip install --quiet --python $(PY) -r requirements-dev.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

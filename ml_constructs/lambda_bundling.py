@@ -241,7 +241,8 @@ def compile_bytecode(interpreter: str, root: Path, paths: list[Path]) -> None:
     command = [interpreter, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash",
                "-s", str(root), "-p", LAMBDA_TASK_ROOT, *map(str, paths)]
     # A fixed hash seed: frozenset constants are marshalled in iteration order, which follows string hashes.
-    env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
     result = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False,
                             env={**env, "PYTHONHASHSEED": "0"})
     if result.returncode != 0:
