@@ -8,7 +8,8 @@ SHELL := /bin/bash
 PYTHON_BOOTSTRAP ?= python3
 VENV_PYTHONS := 3.11 3.10
 UV_VERSION := 0.13.9
-UV_DIR := .build/uv-$(UV_VERSION)
+# Kept in the user's cache folder, like pip's and uv's own caches: every clone reuses it.
+UV_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ml-deploy-patterns/uv-$(UV_VERSION)
 UV := $(UV_DIR)/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -30,7 +31,7 @@ CDK := node_modules/.bin/cdk
 
 deps: $(VENV)/.installed node_modules/.installed
 
-# uv from PyPI (pinned), installed next to the project: it creates the .venv and installs in parallel.
+# uv from PyPI (pinned): it creates the .venv and installs the packages in parallel.
 $(UV):
 	@command -v $(PYTHON_BOOTSTRAP) >/dev/null || { echo "error: no $(PYTHON_BOOTSTRAP): install Python 3 (3.9 to 3.13) or run make PYTHON_BOOTSTRAP=/path/to/python3"; exit 1; }
 	$(PYTHON_BOOTSTRAP) -m pip install --quiet --disable-pip-version-check --target $(UV_DIR) uv==$(UV_VERSION)
