@@ -6,8 +6,9 @@ False CDK would fall back to Docker, which this project never needs (and CI does
 
 The package is ``pip install --no-deps --platform <manylinux tags> --implementation cp --python-version
 3.12 --only-binary=:all: --no-compile --target <out> -r requirements.txt`` (a pinned, complete closure),
-pruned of tests and tools, plus the source folder. Dependencies are cached under ``.build/lambda-deps/``
-keyed by the requirements, platform and recipe, so repeated synths copy instead of re-installing; the
+pruned of tests and tools, plus the source folder. Dependencies are cached under
+``~/.cache/ml-deploy-patterns/lambda-deps/`` (``$XDG_CACHE_HOME`` if set, shared by every clone) keyed by
+the requirements, platform and recipe, so repeated synths copy instead of re-installing; the
 asset hash is computed from the same inputs (not the output), so CDK skips bundling entirely when
 ``cdk.out`` already holds the staged asset and a synth never changes the hash by itself.
 
@@ -16,8 +17,8 @@ release (if any) the build machine has, so the same commit would give different 
 and function versions on different machines. The cost is paid at cold start (bench/serverless.py
 measures both). ``compile_bytecode=True`` opts in; the compiling release is then part of the hash.
 
-Bundling runs only for the stacks the CLI selected (``cdk synth StackName``, ``cdk ls``): see
-:class:`LocalPipBundling`.
+CDK bundles only the stacks the CLI selects (the ``aws:cdk:bundling-stacks`` context): none for ``cdk ls``,
+one for ``cdk synth -e StackName``; :class:`LocalPipBundling` is never called for the others.
 """
 from __future__ import annotations
 
@@ -42,7 +43,10 @@ from aws_cdk import aws_lambda as lambda_
 from ml_constructs.archive import files_under
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CACHE_DIR = REPO_ROOT / ".build" / "lambda-deps"
+#: Shared by every clone of the project on this machine (as pip's and uv's caches are): entries are keyed by
+#: everything that goes into them, so a fresh clone copies the dependencies instead of installing them again.
+USER_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ml-deploy-patterns"
+DEFAULT_CACHE_DIR = USER_CACHE_DIR / "lambda-deps"
 LAMBDA_PYTHON_VERSION = "3.12"
 Architecture = Literal["arm64", "x86_64"]
 #: pip matches ``--platform`` tags exactly (it does not widen manylinux_2_28 to older glibc levels), so

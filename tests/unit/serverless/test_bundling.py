@@ -1,6 +1,6 @@
 """The Lambda package, bundled for real with pip (no Docker): what goes in, its size, and that it runs.
 
-The first run installs the pinned wheels into ``.build/lambda-deps/`` (about 30 s per architecture with a
+The first run installs the pinned wheels into ``~/.cache/ml-deploy-patterns/lambda-deps/`` (about 30 s per architecture with a
 warm pip cache); later runs copy from there.
 """
 from __future__ import annotations
