@@ -2,7 +2,7 @@
 
     python -m bench.commands [--runs 3] [--only cdk_ls,make_synth] [--skip-slow]
 
-Each command runs once unmeasured (warm-up: caches filled, ``make`` stamps up to date, ``cdk.out`` staged),
+Each command runs ``--warmup`` times (default 1) unmeasured (warm-up: caches filled, ``make`` stamps up to date, ``cdk.out`` staged),
 then ``--runs`` times; the table gives the median and the spread of the wall time, start to exit, as a
 shell user would see it (``/usr/bin/time`` reports the same figure).
 
@@ -83,6 +83,7 @@ def timed(argv: list[str]) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=DEFAULT_RUNS)
+    parser.add_argument("--warmup", type=int, default=1, help="unmeasured runs first (0: the caller warmed up)")
     parser.add_argument("--only", default="", help="comma-separated names (default: all)")
     parser.add_argument("--skip-slow", action="store_true", help=f"leave out {', '.join(SLOW)}")
     parser.add_argument("--output", type=Path, default=RESULTS_PATH)
@@ -102,11 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     results = dict(previous)
     print(f"{'command':<20}{'median s':>10}{'min s':>8}{'max s':>8}{'target':>9}")
     for name in chosen:
-        timed(table[name])  # warm-up, not counted
+        for _ in range(args.warmup):
+            timed(table[name])  # not counted
         samples = [timed(table[name]) for _ in range(args.runs)]
-        results[name] = {"argv": " ".join(table[name][:3]) if name == "clone_to_templates" else " ".join(table[name]),
-                         "median_s": round(statistics.median(samples), 2), "min_s": round(min(samples), 2),
-                         "max_s": round(max(samples), 2), "runs": len(samples)}
+        shown = "git clone + make synth" if name == "clone_to_templates" else " ".join(table[name])
+        results[name] = {"command": shown, "median_s": round(statistics.median(samples), 2), "min_s": round(min(samples), 2),
+                         "max_s": round(max(samples), 2), "runs": len(samples), "warmup_runs": args.warmup,
+                         "load_average_1m": round(os.getloadavg()[0], 2)}
         target = TARGETS_S.get(name)
         print(f"{name:<20}{statistics.median(samples):>10.1f}{min(samples):>8.1f}{max(samples):>8.1f}"
               f"{(f'<= {target:g}' if target else ''):>9}", flush=True)
