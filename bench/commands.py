@@ -4,7 +4,8 @@
 
 Each command runs ``--warmup`` times (default 1) unmeasured (warm-up: caches filled, ``make`` stamps up to date, ``cdk.out`` staged),
 then ``--runs`` times; the table gives the median and the spread of the wall time, start to exit, as a
-shell user would see it (``/usr/bin/time`` reports the same figure).
+shell user would see it (``/usr/bin/time`` reports the same figure), and the CPU seconds (user + system) of
+every process it waited for: on a busy machine the wall time grows, the CPU time much less.
 
 cdk_ls              ``cdk ls``: the CLI asks for no bundling at all
 cdk_synth_one       ``cdk synth -e FraudDetector-Realtime``: only that stack is bundled (it has no Lambda)
@@ -25,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -70,14 +72,17 @@ finally:
 """
 
 
-def timed(argv: list[str]) -> float:
+def timed(argv: list[str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, every process the command waited for) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     begin = time.perf_counter()
     result = subprocess.run(argv, cwd=REPO_ROOT, env={**os.environ, **ENV}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, timeout=TIMEOUT_S, check=False)
     elapsed = time.perf_counter() - begin
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {result.returncode}:\n{result.stderr[-3000:]}")
-    return elapsed
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,17 +106,20 @@ def main(argv: list[str] | None = None) -> int:
 
     previous = json.loads(args.output.read_text()).get("commands", {}) if args.output.is_file() else {}
     results = dict(previous)
-    print(f"{'command':<20}{'median s':>10}{'min s':>8}{'max s':>8}{'target':>9}")
+    print(f"{'command':<20}{'median s':>10}{'min s':>8}{'max s':>8}{'cpu s':>8}{'target':>9}")
     for name in chosen:
         for _ in range(args.warmup):
             timed(table[name])  # not counted
-        samples = [timed(table[name]) for _ in range(args.runs)]
+        runs = [timed(table[name]) for _ in range(args.runs)]
+        samples, cpu = [wall for wall, _ in runs], [seconds for _, seconds in runs]
         shown = "git clone + make synth" if name == "clone_to_templates" else " ".join(table[name])
         results[name] = {"command": shown, "median_s": round(statistics.median(samples), 2), "min_s": round(min(samples), 2),
-                         "max_s": round(max(samples), 2), "runs": len(samples), "warmup_runs": args.warmup,
+                         "max_s": round(max(samples), 2), "cpu_median_s": round(statistics.median(cpu), 2),
+                         "runs": len(samples), "warmup_runs": args.warmup,
                          "load_average_1m": round(os.getloadavg()[0], 2)}
         target = TARGETS_S.get(name)
         print(f"{name:<20}{statistics.median(samples):>10.1f}{min(samples):>8.1f}{max(samples):>8.1f}"
+              f"{statistics.median(cpu):>8.1f}"
               f"{(f'<= {target:g}' if target else ''):>9}", flush=True)
     document = {"commands": results, "targets_s": TARGETS_S, "python": platform.python_version(),
                 "machine": platform.machine(), "cpus": os.cpu_count(),
