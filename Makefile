@@ -10,7 +10,7 @@ VENV_PYTHONS := 3.11 3.10
 UV_VERSION := 0.13.9
 # Kept in the user's cache folder, like pip's and uv's own caches: every clone reuses it.
 UV_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ml-deploy-patterns/uv-$(UV_VERSION)
-UV := $(UV_DIR)/bin/uv
+UV ?= $(UV_DIR)/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 MODEL_DIR := artifacts/fraud-detector
@@ -34,6 +34,7 @@ deps: $(VENV)/.installed node_modules/.installed
 # uv from PyPI (pinned): it creates the .venv and installs the packages in parallel.
 $(UV):
 	@command -v $(PYTHON_BOOTSTRAP) >/dev/null || { echo "error: no $(PYTHON_BOOTSTRAP): install Python 3 (3.9 to 3.13) or run make PYTHON_BOOTSTRAP=/path/to/python3"; exit 1; }
+	@$(PYTHON_BOOTSTRAP) -m pip --version >/dev/null 2>&1 || { echo "error: $(PYTHON_BOOTSTRAP) has no pip: install it (apt-get install python3-pip) or run make UV=/path/to/uv"; exit 1; }
 	$(PYTHON_BOOTSTRAP) -m pip install --quiet --disable-pip-version-check --target $(UV_DIR) uv==$(UV_VERSION)
 
 # The interpreter for the .venv: $(PYTHON_BOOTSTRAP) when it is 3.10/3.11, else python3.11/python3.10 on PATH,
