@@ -1,6 +1,8 @@
 """Shared fixtures: the app is synthesized once per session, with the context the CLI would pass."""
 from __future__ import annotations
 
+import functools
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,18 @@ ARTIFACTS_DIR = REPO_ROOT / "artifacts" / "fraud-detector"
 #: Unit tests skip Lambda bundling (pip-installing onnxruntime takes ~20 s); tests/compliance and
 #: tests/unit/serverless bundle for real.
 SKIP_BUNDLING = {"aws:cdk:bundling-stacks": []}
+
+
+@functools.lru_cache(maxsize=None)
+def shared_botocore_session() -> Any:
+    """One botocore session for the whole run.
+
+    A new session loads the endpoint rules and every service model it is asked for again (1.5-3.4 s per
+    test in tests/unit/rollout); clients created from this one share those, and each test still gets its
+    own clients (and so its own Stubber)."""
+    import botocore.session
+
+    return botocore.session.get_session()
 
 
 def cli_context() -> dict[str, Any]:

@@ -6,12 +6,19 @@ False CDK would fall back to Docker, which this project never needs (and CI does
 
 The package is ``pip install --no-deps --platform <manylinux tags> --implementation cp --python-version
 3.12 --only-binary=:all: --no-compile --target <out> -r requirements.txt`` (a pinned, complete closure),
-pruned of tests and tools, plus the source folder. Dependencies are cached under ``.build/lambda-deps/``
-keyed by the requirements, platform and recipe, so repeated synths copy instead of re-installing; the
+pruned of tests and tools, plus the source folder. Dependencies are cached under
+``~/.cache/ml-deploy-patterns/lambda-deps/`` (``$XDG_CACHE_HOME`` if set, shared by every clone) keyed by
+the requirements, platform and recipe, so repeated synths copy instead of re-installing; the
 asset hash is computed from the same inputs (not the output), so CDK skips bundling entirely when
-``cdk.out`` already holds the staged asset and a synth never changes the hash by itself. The inputs
-include the CPython release that compiled the bytecode (or that none was compiled): packages with
-different bytes never share a hash.
+``cdk.out`` already holds the staged asset and a synth never changes the hash by itself.
+
+The package ships no locally compiled bytecode by default: ``.pyc`` bytes depend on which CPython 3.12
+release (if any) the build machine has, so the same commit would give different packages, asset hashes
+and function versions on different machines. The cost is paid at cold start (bench/serverless.py
+measures both). ``compile_bytecode=True`` opts in; the compiling release is then part of the hash.
+
+CDK bundles only the stacks the CLI selects (the ``aws:cdk:bundling-stacks`` context): none for ``cdk ls``,
+one for ``cdk synth -e StackName``; :class:`LocalPipBundling` is never called for the others.
 """
 from __future__ import annotations
 
@@ -36,7 +43,10 @@ from aws_cdk import aws_lambda as lambda_
 from ml_constructs.common.archive import files_under
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CACHE_DIR = REPO_ROOT / ".build" / "lambda-deps"
+#: Shared by every clone of the project on this machine (as pip's and uv's caches are): entries are keyed by
+#: everything that goes into them, so a fresh clone copies the dependencies instead of installing them again.
+USER_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ml-deploy-patterns"
+DEFAULT_CACHE_DIR = USER_CACHE_DIR / "lambda-deps"
 LAMBDA_PYTHON_VERSION = "3.12"
 Architecture = Literal["arm64", "x86_64"]
 #: pip matches ``--platform`` tags exactly (it does not widen manylinux_2_28 to older glibc levels), so
@@ -79,13 +89,14 @@ class LambdaPackageSpec:
     requirements_file: str = "requirements.txt"
     cache_dir: Path = DEFAULT_CACHE_DIR
     pruned: tuple[str, ...] = field(default=DEFAULT_PRUNED)
-    compile_bytecode: bool = True
+    compile_bytecode: bool = False
     """Ship ``.pyc`` files compiled by a local CPython of the runtime's version, when there is one.
 
-    /var/task is read-only, so without them every cold start compiles every imported module again
-    (measured here: imports take ~1.3 s instead of ~0.2 s). Other Python versions' bytecode is never
-    shipped; without a matching interpreter the package has none, and a different asset hash
-    (see :meth:`asset_hash`)."""
+    Off by default, so the package's bytes (and the asset hash, and the function version) are the same
+    on every build machine. /var/task is read-only, so without them every cold start compiles the imported
+    modules again: bench/serverless.py reports the cold start with and without. When on, the package has
+    bytecode only where a CPython of the runtime's minor version is installed, and the compiling release
+    is part of the asset hash (see :meth:`asset_hash`); other Python versions' bytecode is never shipped."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -233,9 +244,11 @@ def compile_bytecode(interpreter: str, root: Path, paths: list[Path]) -> None:
         return
     command = [interpreter, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash",
                "-s", str(root), "-p", LAMBDA_TASK_ROOT, *map(str, paths)]
+    # A fixed hash seed: frozenset constants are marshalled in iteration order, which follows string hashes.
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
     result = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False,
-                            env={name: value for name, value in os.environ.items()
-                                 if name != "PYTHONDONTWRITEBYTECODE"})
+                            env={**env, "PYTHONHASHSEED": "0"})
     if result.returncode != 0:
         raise BundlingError(f"{interpreter} could not compile the package:\n{(result.stdout + result.stderr).strip()}")
 

@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import botocore.session
 from botocore.validate import ParamValidator
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
@@ -37,12 +36,13 @@ from moto.stepfunctions.parser.backend import execution_worker
 
 from tests.cfn_text import dollar_token
 from tests.cfn_text import render as render_expression
+from tests.conftest import shared_botocore_session
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 COMPLETED = "completed"
 #: The real CreateTransformJob request shape: every request the workflow makes is validated against it.
-CREATE_TRANSFORM_JOB = botocore.session.get_session().get_service_model("sagemaker").operation_model(
+CREATE_TRANSFORM_JOB = shared_botocore_session().get_service_model("sagemaker").operation_model(
     "CreateTransformJob").input_shape
 CAPACITY_FAILURE = "CapacityError: Unable to provision requested ML compute capacity. Please retry using a different ML instance type."
 #: How the optimized integration names SageMaker's unmodelled errors; the SDK message in the cause names the code.

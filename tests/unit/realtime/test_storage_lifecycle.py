@@ -5,7 +5,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
-from ml_constructs.secure_storage import Lifecycle, ObjectExpiry, SecureBucket
+from ml_constructs.common.secure_storage import Lifecycle, ObjectExpiry, SecureBucket
 
 
 def data_bucket_rules(template: Template) -> dict[str, list[dict]]:

@@ -8,14 +8,13 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 
-import botocore.session
 import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.stub import Stubber
 
 from ops import traffic
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, shared_botocore_session
 
 ENDPOINT = "fraud-detector-realtime"
 REGION = "eu-west-1"
@@ -54,7 +53,7 @@ class FakeClock:
 
 class Harness:
     def __init__(self) -> None:
-        session = botocore.session.get_session()
+        session = shared_botocore_session()
         config = Config(signature_version=UNSIGNED)  # the Stubber answers before anything is signed or sent
         self.sagemaker = session.create_client("sagemaker", region_name=REGION, config=config)
         self.cloudwatch = session.create_client("cloudwatch", region_name=REGION, config=config)

@@ -6,13 +6,12 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-import botocore.session
 import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.stub import Stubber
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, shared_botocore_session
 
 STACK_ID = "arn:aws:cloudformation:eu-west-1:123456789012:stack/FraudDetector-Realtime/abc"
 TYPE_REMEDY = "{variant} moves from {old_type} to {new_type}: deploy twice"
@@ -79,7 +78,7 @@ def event(request_type: str, old: dict | None, new: dict) -> dict:
 
 
 def cloudformation(stack_status: str | None):
-    client = botocore.session.get_session().create_client(
+    client = shared_botocore_session().create_client(
         "cloudformation", region_name="eu-west-1", config=Config(signature_version=UNSIGNED))
     stubber = Stubber(client)
     if stack_status:
