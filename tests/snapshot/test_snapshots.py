@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.context import WITH_CANDIDATE
+
 from tests.snapshot.normalize import MAX_LINE, normalize
 
 SNAPSHOT_DIR = Path(__file__).parent / "__snapshots__"
@@ -90,13 +92,12 @@ def test_long_strings_are_cut_into_short_lines():
     assert "bbbbbbbb" not in text and "<ASSET_HASH>/requirements.txt" in "".join(json.loads(text)["Other"]["<long string>"])
 
 
-def test_stack_matches_snapshot(default_app, default_templates):
-    _, stacks = default_app
+def _check_snapshots(templates: dict[str, dict], names: dict[str, str]) -> None:
     update = os.environ.get("UPDATE_SNAPSHOTS") == "1"
     mismatches = []
-    for pattern, template in default_templates.items():
-        path = SNAPSHOT_DIR / f"{stacks[pattern].stack_name}.json"
-        actual = normalize(template.to_json())
+    for pattern, template in templates.items():
+        path = SNAPSHOT_DIR / f"{names[pattern]}.json"
+        actual = normalize(template)
         if update:
             SNAPSHOT_DIR.mkdir(exist_ok=True)
             path.write_text(actual, encoding="utf-8")
@@ -108,3 +109,31 @@ def test_stack_matches_snapshot(default_app, default_templates):
                 mismatches.append(f"{path.name}: template changed (review, then UPDATE_SNAPSHOTS=1):\n{diff}")
     if mismatches:
         pytest.fail("\n".join(mismatches), pytrace=False)
+
+
+def test_stack_matches_snapshot(default_app, default_templates):
+    _, stacks = default_app
+    _check_snapshots({pattern: template.to_json() for pattern, template in default_templates.items()},
+                     {pattern: stacks[pattern].stack_name for pattern in default_templates})
+
+
+#: Non-default shapes reviewers should see change too: one snapshot each, of the one stack the key changes.
+MODE_SNAPSHOTS = {
+    "realtime-serverless": ("realtime", {"deploy.realtime.mode": "serverless"}),
+    "realtime-async": ("realtime", {"deploy.realtime.mode": "async"}),
+    "realtime-shadow": ("realtime", {"deploy.realtime.rollout": "shadow", **WITH_CANDIDATE}),
+    "serverless-snapstart": ("serverless", {"deploy.serverless.warm": "snapstart"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODE_SNAPSHOTS))
+def test_non_default_mode_matches_snapshot(name, tmp_path):
+    from aws_cdk.assertions import Template
+
+    from tests.conftest import build_app
+
+    pattern, overrides = MODE_SNAPSHOTS[name]
+    only = {f"deploy.{other}.enabled": False for other in ("realtime", "batch", "edge", "serverless") if other != pattern}
+    _, stacks = build_app(overrides={**overrides, **only}, outdir=str(tmp_path))
+    _check_snapshots({pattern: Template.from_stack(stacks[pattern]).to_json()},
+                     {pattern: f"{stacks[pattern].stack_name}.{name}"})
