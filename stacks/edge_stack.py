@@ -33,14 +33,12 @@ class EdgeStack(cdk.Stack):
         # role and its IoT role alias under a name derived from the model, so it never collides with the role the
         # Greengrass installer may already have made; otherwise the named (or the installer's) role is used.
         role_config = edge.token_exchange_role
-        self.token_exchange = None
-        if role_config.create or role_config.name:
-            name = role_config.name or (f"{deployment.stack_prefix}-GreengrassTokenExchange" if role_config.create
-                                        else DEFAULT_TOKEN_EXCHANGE_ROLE)
-            self.token_exchange = TokenExchangeRole(
-                self, "TokenExchange", options=TokenExchangeRoleOptions(create=role_config.create, name=name))
-            key = kms.Key.from_key_arn(self, "BootstrapKey", edge.bootstrap_key_arn) if edge.bootstrap_key_arn else None
-            self.device_policy = self.component.grant_artifact_read(self.token_exchange.role, artifact_key=key)
+        name = role_config.name or (f"{deployment.stack_prefix}-GreengrassTokenExchange" if role_config.create
+                                    else DEFAULT_TOKEN_EXCHANGE_ROLE)
+        self.token_exchange = TokenExchangeRole(
+            self, "TokenExchange", options=TokenExchangeRoleOptions(create=role_config.create, name=name))
+        key = kms.Key.from_key_arn(self, "BootstrapKey", edge.bootstrap_key_arn) if edge.bootstrap_key_arn else None
+        self.device_policy = self.component.grant_artifact_read(self.token_exchange.role, artifact_key=key)
 
         self.deployment = None
         if edge.deployment.enabled:

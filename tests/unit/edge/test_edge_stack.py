@@ -141,7 +141,7 @@ def test_device_role_may_only_download_the_two_artifacts(edge_template, edge_ass
     # THEN a managed policy on the configured token exchange role allows exactly these two actions
     [policy] = edge_template.find_resources("AWS::IAM::ManagedPolicy").values()
     [role_id] = edge_template.find_resources("AWS::IAM::Role", {"Properties": {
-        "RoleName": "GreengrassV2TokenExchangeRole"}})
+        "RoleName": "FraudDetector-GreengrassTokenExchange"}})
     assert policy["Properties"]["Roles"] == [{"Ref": role_id}]
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     assert [(s["Effect"], s["Action"]) for s in statements] == [("Allow", "s3:GetBucketLocation"),
@@ -221,9 +221,3 @@ def test_changed_content_gets_a_new_version(tmp_path_factory, edge_recipe, chang
     assert changed != edge_recipe["ComponentVersion"] and changed.startswith("1.0.")
 
 
-def test_no_policy_when_the_role_is_managed_elsewhere(tmp_path_factory):
-    # GIVEN -c deploy.edge.token_exchange_role.create=false and no role name
-    _, template = synth_edge(tmp_path_factory, **{"token_exchange_role.create": "false"})
-    # THEN the stack leaves the role alone
-    template.resource_count_is("AWS::IAM::ManagedPolicy", 0)
-    template.resource_count_is(COMPONENT_TYPE, 1)
