@@ -267,9 +267,10 @@ def run_for_real(argv):
     return code, err.getvalue()
 
 
-def test_no_region_is_a_one_line_usage_error(no_aws_configuration):
+def test_no_region_is_a_one_line_aws_configuration_error(no_aws_configuration):
+    # GIVEN no region anywhere  THEN exit 3 (AWS configuration), as every ops command reports it
     code, err = run_for_real(["run-now", "--endpoint", ENDPOINT, "--start", "-PT3H"])
-    assert code == ops_monitor.EXIT_USAGE
+    assert code == ops_monitor.EXIT_AWS
     assert err == "error: no AWS region configured; pass --region or set AWS_REGION\n"
 
 
