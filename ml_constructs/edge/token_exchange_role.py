@@ -17,6 +17,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
 from constructs import Construct
 
+from ml_constructs.common.naming import nag_resource_name
+
 #: The names the Greengrass installer uses, so devices set up with its defaults find them.
 DEFAULT_ROLE_NAME = "GreengrassV2TokenExchangeRole"
 ROLE_ALIAS_SUFFIX = "Alias"
@@ -73,8 +75,8 @@ class TokenExchangeRole(Construct):
             actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
             resources=[log_groups]))
         cdk.Validations.of(role.node.find_child("DefaultPolicy").node.default_child).acknowledge(cdk.Acknowledgment(
-            id="AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
-               f"{GREENGRASS_LOG_GROUPS}]",
+            # rendered as cdk-nag prints it: tokens when the stack is environment-agnostic, values when it is not
+            id=f"AwsSolutions-IAM5[Resource::{nag_resource_name(stack.resolve(log_groups))}]",
             reason="The Greengrass log manager names one log group per component and device at run time; writes "
                    "are limited to the /aws/greengrass/ log groups of this account and region."))
         self.role = role
