@@ -63,6 +63,12 @@ class DriftSource:
     prefix: str
     format: Literal["capture", "samples", "batch"] = "capture"
     output_prefix: str | None = None
+    output_bucket: s3.IBucket | None = None
+    """Batch only: the bucket of the ``.out`` files when it is not ``bucket`` (default: ``bucket``)."""
+
+    @property
+    def outputs_bucket(self) -> s3.IBucket:
+        return self.output_bucket or self.bucket
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,6 +100,9 @@ class DriftSchedule:
     enabled: bool = True
     label_lookback: cdk.Duration = cdk.Duration.days(7)
     """How far back a label's captured prediction may be (labels arrive late)."""
+    scheduled: bool = True
+    """False: no Scheduler schedule; something else starts each run (the batch workflow, after each transform).
+    ``window`` still sets the alarms' period, so make it the time between runs (one day for a nightly batch)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -183,6 +192,8 @@ class DriftMonitor(Construct):
                        "METRIC_NAMESPACE": self.namespace, "SETTINGS": json.dumps(settings, sort_keys=True)}
         if source.output_prefix is not None:
             environment["OUTPUT_PREFIX"] = _relative(source.output_prefix)
+        if source.output_bucket is not None:
+            environment["OUTPUT_BUCKET"] = source.output_bucket.bucket_name
         if labels is not None:
             environment.update({"LABELS_BUCKET": labels.bucket.bucket_name, "LABELS_PREFIX": _relative(labels.prefix)})
         self.package = LambdaPackageSpec(source_dir=RUNTIME_DIR, architecture="arm64",
@@ -201,7 +212,7 @@ class DriftMonitor(Construct):
             reason=f"numpy's compiled wheel and the bytecode are built and tested for CPython {LAMBDA_PYTHON_VERSION}; "
                    "a newer runtime is a deliberate change of lambda_bundling.LAMBDA_PYTHON_VERSION."))
 
-        self.schedule = self._schedule(schedule, stack)
+        self.schedule = self._schedule(schedule, stack) if schedule.scheduled else None
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         self.feature_alarms: dict[str, cloudwatch.Alarm] = {}
         self._alarms(alert_topic)
@@ -212,7 +223,7 @@ class DriftMonitor(Construct):
         reads: list[tuple[s3.IBucket, str, str]] = [
             (source.bucket, _relative(source.prefix), "the captured traffic of the monitored model")]
         if source.output_prefix is not None:
-            reads.append((source.bucket, _relative(source.output_prefix), "the batch predictions (<object>.out)"))
+            reads.append((source.outputs_bucket, _relative(source.output_prefix), "the batch predictions (<object>.out)"))
         if labels is not None:
             reads.append((labels.bucket, _relative(labels.prefix), "the ground-truth labels uploaded by ops.labels"))
         reads.append((report_bucket, f"{self.report_prefix}predictions/", "its own prediction index (for labels)"))
