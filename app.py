@@ -8,15 +8,14 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.app_builder import build_stacks
-from stacks.config import config_from_context
+from stacks.deployment import deployment_from_context
 
 
 def main() -> None:
     """Synthesize every enabled stack; a configuration mistake exits with code 2 and a message, no traceback."""
     app = cdk.App()
     try:
-        config = config_from_context(app.node.get_all_context())
-        build_stacks(app, config)
+        build_stacks(app, deployment_from_context(app.node.get_all_context()))
     except ValueError as exc:  # ConfigError, ModelArtifactsError and construct validation all are ValueErrors
         print(f"\n{exc}\n", file=sys.stderr)
         sys.exit(2)

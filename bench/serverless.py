@@ -9,6 +9,10 @@ cold_start_ms   median over fresh processes of: import the handler (numpy, onnxr
 warm_p50_ms / warm_p99_ms   single-row ``POST /predict`` proxy events through ``lambda_handler`` in one
                 warm process (logging, EMF metrics and pydantic validation included).
 package_zip_mb  the real bundled package for the configured architecture (cdk.json), zipped (MiB).
+upload_peak_mb  peak Python-heap memory (tracemalloc: numpy buffers included, onnxruntime's own arena not)
+                while one CSV upload of ``--upload-mb`` MiB (the function's default file limit, 20 MiB) is
+                read, parsed, scored and written through ``handle_s3_event`` with an in-memory S3 stand-in;
+                ``upload_seconds`` is its CPU time, ``upload_rss_growth_mb`` the process's peak RSS growth.
 
 Where this machine can run the package (a CPython 3.12 and the same architecture), the measurements
 run the bundle itself, in an isolated interpreter (``-I -S``) with the bytecode it ships; otherwise the
@@ -38,7 +42,57 @@ DEFAULT_COLD_RUNS = 7
 DEFAULT_WARM_REQUESTS = 5000
 WARMUP_REQUESTS = 200
 RUN_TIMEOUT_S = 300
-TARGETS = {"cold_start_ms": 300.0, "warm_p99_ms": 1.0, "package_zip_mb": 40.0}
+TARGETS = {"cold_start_ms": 300.0, "warm_p99_ms": 1.0, "package_zip_mb": 40.0, "upload_peak_mb": 160.0}
+DEFAULT_UPLOAD_MB = 20.0
+
+#: Runs in a fresh process. argv: package dir, upload size in MiB. Prints one RESULT line.
+UPLOAD_PROBE = r"""
+import io, json, os, resource, sys, time, tracemalloc
+package, megabytes = sys.argv[1], float(sys.argv[2])
+sys.path.insert(0, package)
+from serverless_inference.model import load_model
+from serverless_inference.uploads import UploadSettings, handle_s3_event
+
+model = load_model(os.environ)
+row = b"7,1,0,4,1,0,1,9,1,0,0,0\n"  # 24 bytes: the most rows a 20 MiB file can hold
+data = row * int(megabytes * 2**20 // len(row))
+
+class Body:
+    def __init__(self, data): self.data = data
+    def read(self, limit=-1): return self.data if limit < 0 else self.data[:limit]
+
+class MemoryS3:
+    # The calls the upload path makes, answered from memory; written bytes are counted, not kept.
+    def __init__(self, data): self.data, self.written, self.parts = data, 0, 0
+    def get_object(self, **request): return {"Body": Body(self.data)}
+    def put_object(self, Body, **request): self.written += len(Body); return {}
+    def copy_object(self, **request): return {}
+    def create_multipart_upload(self, **request): return {"UploadId": "u-1"}
+    def upload_part(self, Body, PartNumber, **request):
+        self.written += len(Body); self.parts += 1; return {"ETag": '"%d"' % PartNumber}
+    def complete_multipart_upload(self, **request): return {}
+    def abort_multipart_upload(self, **request): return {}
+
+s3 = MemoryS3(data)
+event = {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "eventTime": "2026-05-09T10:11:12.345Z",
+                      "s3": {"bucket": {"name": "b"}, "object": {"key": "incoming/big.csv", "size": len(data),
+                                                                   "versionId": "v1", "sequencer": "1"}}}]}
+settings = UploadSettings(max_file_bytes=int(megabytes * 2**20) + 1)
+rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+cpu = time.process_time()
+(outcome,) = handle_s3_event(event, model=model, settings=settings, s3=s3)
+cpu = time.process_time() - cpu
+rss_growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before
+assert outcome.status == "predicted", outcome
+written, parts = s3.written, s3.parts
+# A second run under tracemalloc for the Python-heap peak (it slows the run, so CPU time is the first run's).
+tracemalloc.start()
+handle_s3_event(event, model=model, settings=settings, s3=s3)
+_, peak = tracemalloc.get_traced_memory()
+tracemalloc.stop()
+print("RESULT " + json.dumps({"rows": outcome.rows, "input_mb": len(data) / 2**20, "output_mb": written / 2**20,
+                              "parts": parts, "peak_mb": peak / 2**20, "cpu_s": cpu, "rss_growth_mb": rss_growth / 1024}))
+"""
 
 #: Runs in the measured process. argv: package dir, warm request count (0 = cold start only).
 PROBE = r"""
@@ -104,11 +158,12 @@ def zipped_mb(folder: Path) -> float:
         return handle.tell() / 2**20
 
 
-def run_probe(command: list[str], package: Path, warm_requests: int) -> tuple[dict, float]:
+def run_probe(command: list[str], package: Path, warm_requests: int | float,
+              probe: str = PROBE) -> tuple[dict, float]:
     env = {"PATH": os.environ.get("PATH", ""), "MODEL_LOCAL_PATH": str(ARTIFACTS_DIR),
            "POWERTOOLS_SERVICE_NAME": "bench", "POWERTOOLS_METRICS_NAMESPACE": "Bench", "HOME": str(REPO_ROOT)}
     begin = time.perf_counter()
-    result = subprocess.run([*command, "-c", PROBE, str(package), str(warm_requests)], capture_output=True,
+    result = subprocess.run([*command, "-c", probe, str(package), str(warm_requests)], capture_output=True,
                             text=True, env=env, timeout=RUN_TIMEOUT_S)
     process_ms = (time.perf_counter() - begin) * 1000
     if result.returncode != 0:
@@ -121,8 +176,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cold-runs", type=int, default=DEFAULT_COLD_RUNS)
     parser.add_argument("--warm-requests", type=int, default=DEFAULT_WARM_REQUESTS)
+    parser.add_argument("--upload-mb", type=float, default=DEFAULT_UPLOAD_MB,
+                        help="size of the CSV upload whose peak memory is measured (MiB)")
+    parser.add_argument("--upload-only", action="store_true", help="measure the upload only (no package build)")
     parser.add_argument("--output", type=Path, default=RESULTS_PATH)
     args = parser.parse_args(argv)
+    if args.upload_only:
+        report, _ = run_probe([sys.executable, "-I"], LAMBDA_SRC, args.upload_mb, UPLOAD_PROBE)
+        print(json.dumps(report, indent=2))
+        return 0
     sys.path.insert(0, str(REPO_ROOT))
     from ml_constructs.lambda_bundling import find_interpreter, host_architecture
 
@@ -148,12 +210,14 @@ def main(argv: list[str] | None = None) -> int:
         warm_report, _ = run_probe(command, package, WARMUP_REQUESTS + args.warm_requests)
         warm = warm_report["latencies_ms"][WARMUP_REQUESTS:]
         warm_p50, warm_p99 = p50_p99(warm)
+        upload, _ = run_probe(command, package, args.upload_mb, UPLOAD_PROBE)
 
     results = {
         "cold_start_ms": round(statistics.median(cold), 1),
         "warm_p50_ms": round(warm_p50, 4),
         "warm_p99_ms": round(warm_p99, 4),
         "package_zip_mb": round(sizes[architecture], 2),
+        "upload_peak_mb": round(upload["peak_mb"], 1),
     }
     document = {
         **results,
@@ -161,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         "cold_start_process_ms": round(statistics.median(process), 1),
         "cold_runs": args.cold_runs, "warm_requests": len(warm),
         "package_architecture": architecture,
+        "upload_mb": round(upload["input_mb"], 1), "upload_rows": upload["rows"],
+        "upload_output_mb": round(upload["output_mb"], 1), "upload_parts": upload["parts"],
+        "upload_seconds": round(upload["cpu_s"], 2), "upload_rss_growth_mb": round(upload["rss_growth_mb"], 1),
         **{f"package_zip_mb_{name}": round(size, 2) for name, size in sizes.items() if name != architecture},
         "runtime": runtime, "python": warm_report["python"], "machine": platform.machine(),
         "cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2), "targets": TARGETS,

@@ -1,7 +1,10 @@
 """Entry point of the Greengrass component (and of its standalone mode for local testing).
 
     python main.py greengrass --model model.onnx --artifacts-dir DIR --input-topic T --output-topic T --error-topic T
-    python main.py standalone --model model.onnx [--input rows.jsonl]   # JSON Lines in, JSON Lines out
+    python main.py standalone --model model.onnx [--metadata metadata.json] [--input rows.jsonl]
+
+``--metadata`` (the model's metadata.json) supplies the version and decision threshold and is checked
+against the ONNX file; ``--model-version`` and ``--threshold`` override it.
 
 Logs go to stderr (Greengrass writes them to the component's log file); standalone results go to stdout.
 """
@@ -15,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from predictor import DEFAULT_THRESHOLD, FraudPredictor, ModelContractError
+from predictor import DEFAULT_THRESHOLD, FraudPredictor, ModelContractError, read_metadata
 from standalone import score_lines
 
 CONNECT_ATTEMPTS = 5
@@ -31,9 +34,13 @@ def _parser() -> argparse.ArgumentParser:
         sub = modes.add_parser(mode, help=help_text)
         sub.add_argument("--model", required=True, help="ONNX file; relative paths resolve against --artifacts-dir")
         sub.add_argument("--artifacts-dir", default=".", help="folder relative model paths are resolved against")
-        sub.add_argument("--model-version", default="", help="reported in every result (default: file hash)")
-        sub.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                         help="P(class 1) at or above which the prediction is 1")
+        sub.add_argument("--metadata", default="",
+                         help="the model's metadata.json (relative paths resolve against --artifacts-dir)")
+        sub.add_argument("--model-version", default="",
+                         help="reported in every result (default: metadata's model_version, else the file hash)")
+        sub.add_argument("--threshold", type=float, default=None,
+                         help="P(class 1) at or above which the prediction is 1 (default: metadata's "
+                              f"decision_threshold, else {DEFAULT_THRESHOLD})")
     greengrass = modes.choices["greengrass"]
     for name in ("input", "output", "error"):
         greengrass.add_argument(f"--{name}-topic", required=True)
@@ -79,11 +86,16 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    model_path = Path(args.model)
-    if not model_path.is_absolute():
-        model_path = Path(args.artifacts_dir) / model_path
+    model_path = Path(args.artifacts_dir) / args.model
     try:
-        predictor = FraudPredictor(model_path, model_version=args.model_version or None, threshold=args.threshold)
+        info = read_metadata(Path(args.artifacts_dir) / args.metadata) if args.metadata else None
+        threshold = args.threshold if args.threshold is not None else (
+            info.threshold if info else DEFAULT_THRESHOLD)
+        version = args.model_version or (info.model_version if info else None)
+        predictor = FraudPredictor(model_path, model_version=version, threshold=threshold)
+        if info and len(info.feature_names) != predictor.n_features:
+            raise ModelContractError(f"metadata lists {len(info.feature_names)} features, {model_path} takes "
+                                     f"{predictor.n_features}")
     except (ModelContractError, ValueError, OSError) as exc:
         LOGGER.error("cannot load the model: %s", exc)
         return 2
@@ -94,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
                 model_path, predictor.model_version, predictor.n_features, predictor.threshold)
     if args.mode == "standalone":
         try:
-            source = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
+            # Bytes, not text: each line is decoded by the predictor, so a line that is not UTF-8 is
+            # answered as an error in place instead of ending the run with a UnicodeDecodeError.
+            source = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")
         except OSError as exc:
             LOGGER.error("cannot read the input file %s: %s", args.input, exc.strerror or exc)
             return 2

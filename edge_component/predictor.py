@@ -24,6 +24,8 @@ import onnxruntime as ort
 INPUT_NAME = "features"
 OUTPUT_NAME = "probabilities"
 DEFAULT_THRESHOLD = 0.5
+#: The model contract (training/contract.py) ``metadata.json`` must follow; any other version is refused.
+SCHEMA_VERSION = 2
 #: Greengrass local pub/sub messages are small; refusing big ones early bounds the work a bad sender causes.
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_ID_LENGTH = 128
@@ -47,6 +49,39 @@ class Outcome:
 
     ok: bool
     body: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The fields of ``metadata.json`` the edge program uses."""
+
+    model_version: str
+    threshold: float
+    feature_names: tuple
+
+
+def read_metadata(path: Path | str) -> ModelInfo:
+    """Read the model's ``metadata.json``; raises ModelContractError on another schema version or missing fields."""
+    path = Path(path)
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelContractError(f"cannot read {path}: {exc}") from None
+    found = metadata.get("schema_version") if isinstance(metadata, dict) else None
+    if found != SCHEMA_VERSION:
+        raise ModelContractError(f"{path} has schema_version {found!r}; this program reads schema_version "
+                                 f"{SCHEMA_VERSION}: re-package the model with `python -m training.package`")
+    try:
+        onnx_names = metadata["onnx"]
+        info = ModelInfo(model_version=str(metadata["model_version"]),
+                         threshold=float(metadata["decision_threshold"]),
+                         feature_names=tuple(str(name) for name in metadata["feature_names"]))
+        names = (onnx_names["input_name"], onnx_names["probabilities_output"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelContractError(f"{path} lacks a valid {exc} field") from None
+    if names != (INPUT_NAME, OUTPUT_NAME):
+        raise ModelContractError(f"{path}: the ONNX names are {names}, this program needs {(INPUT_NAME, OUTPUT_NAME)}")
+    return info
 
 
 def model_file_version(path: Path) -> str:
@@ -145,7 +180,8 @@ def _decode(message: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
         raise MessageError(f"message is {len(message)} characters, the limit is {MAX_MESSAGE_BYTES}")
     try:
         payload = json.loads(message)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers JSONDecodeError and also Python's refusal of integers over 4300 digits.
         raise MessageError(f"message is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise MessageError(f"message must be a JSON object, got {type(payload).__name__}")

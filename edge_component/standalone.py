@@ -9,8 +9,8 @@ import json
 from typing import Any, Callable, Iterable, TextIO
 
 
-def score_lines(handle: Callable[[str], Any], lines: Iterable[str], out: TextIO) -> tuple[int, int]:
-    """Score each non-blank line with ``handle`` (returns an Outcome); returns (scored, rejected)."""
+def score_lines(handle: Callable[[Any], Any], lines: Iterable[str | bytes], out: TextIO) -> tuple[int, int]:
+    """Score each non-blank line (text, or raw bytes the predictor decodes) with ``handle``; returns (scored, rejected)."""
     scored = rejected = 0
     for line in lines:
         if not line.strip():

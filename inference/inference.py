@@ -50,13 +50,14 @@ LOGGER = logging.getLogger(__name__)
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
+# The model contract (training/contract.py) this reader follows; any other version is refused at load.
+SCHEMA_VERSION = 2
 
 CSV = "text/csv"
 JSON = "application/json"
 ANY = "*/*"
 SUPPORTED_TYPES = (CSV, JSON)
 
-DEFAULT_THRESHOLD = 0.5
 # Batch Transform's MaxPayloadInMB ceiling (real-time InvokeEndpoint is capped at 6 MB before us):
 # no payload SageMaker can send is refused, a runaway local request is.
 DEFAULT_MAX_PAYLOAD_MB = 100
@@ -68,6 +69,7 @@ SMALL_OUTPUT_ROWS = 256
 # SageMaker returns this response header to the InvokeEndpoint caller as CustomAttributes.
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 MAX_TOKEN_ECHO = 40
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 class LoadedModel(object):
@@ -79,7 +81,7 @@ class LoadedModel(object):
         self.feature_names = list(metadata["feature_names"])
         self.n_features = int(metadata["n_features"])
         self.model_version = str(metadata["model_version"])
-        self.threshold = float(metadata.get("decision_threshold", DEFAULT_THRESHOLD))
+        self.threshold = float(metadata["decision_threshold"])
         self.max_payload_bytes = max_payload_bytes
         self.positive_class = metadata.get("positive_class", 1)
         classes = list(getattr(estimator, "classes_", [0, 1]))
@@ -125,7 +127,9 @@ def model_fn(model_dir):
         threadpool_limits(limits=1)
     with open(os.path.join(model_dir, METADATA_FILE), "r", encoding="utf-8") as handle:
         metadata = json.load(handle)
-    missing = [key for key in ("model_version", "feature_names", "n_features") if key not in metadata]
+    check_schema_version(metadata)
+    missing = [key for key in ("model_version", "feature_names", "n_features", "decision_threshold")
+               if key not in metadata]
     if missing:
         raise ValueError("%s lacks %s" % (METADATA_FILE, ", ".join(missing)))
     estimator = joblib.load(os.path.join(model_dir, MODEL_FILE))
@@ -144,6 +148,14 @@ def model_fn(model_dir):
         raise ValueError("inconsistent model package: " + "; ".join(problems))
     LOGGER.info("loaded %s version %s (%d features)", metadata.get("model_name"), model.model_version, model.n_features)
     return model
+
+
+def check_schema_version(metadata):
+    """Refuse metadata written for another version of the model contract (one line naming the supported one)."""
+    found = metadata.get("schema_version") if isinstance(metadata, dict) else None
+    if found != SCHEMA_VERSION:
+        raise ValueError("%s has schema_version %r; this inference.py reads schema_version %d: re-package the "
+                         "model with `python -m training.package`" % (METADATA_FILE, found, SCHEMA_VERSION))
 
 
 def transform_fn(model, request_body, content_type, accept):
@@ -196,7 +208,14 @@ def predict(model, features):
 
 
 def parse_csv(body, n_features):
-    """``n_features`` numbers per line, no header; returns a float64 matrix or raises InputError."""
+    """``n_features`` numbers per line, no header; returns a float64 matrix or raises InputError.
+
+    A line ends at ``\n`` (``\r\n`` too: the ``\r`` is whitespace around the last value); a bare ``\r`` does
+    not end a line. Empty or blank lines are refused except at the end; a leading UTF-8 BOM is ignored
+    (as json.loads ignores it in a JSON body). Both parsers below follow exactly this grammar.
+    """
+    if body.startswith(UTF8_BOM):
+        body = body[len(UTF8_BOM):]
     body = body.rstrip()
     if not body:
         raise InputError("request body is empty", "empty_body")
@@ -271,19 +290,25 @@ def format_json(probabilities, model):
 
 
 def _parse_csv_arrow(body, n_features, line_count):
+    # One definition of a line for both parsers: it ends at "\n" (a "\r" just before it belongs to the line
+    # end). pyarrow also ends lines at a bare "\r"; such a body goes to the exact parser, which refuses it.
+    if body.count(b"\r") != body.count(b"\r\n"):
+        return None
     column_names = ["c%d" % i for i in range(n_features)]
     try:
         table = pyarrow_csv.read_csv(
             pyarrow.BufferReader(body),
             read_options=pyarrow_csv.ReadOptions(column_names=column_names, use_threads=False, block_size=1 << 24),
-            parse_options=pyarrow_csv.ParseOptions(quote_char=False, newlines_in_values=False),
+            # Empty lines are rows with too few values (an error, as in the exact parser), not skipped.
+            parse_options=pyarrow_csv.ParseOptions(quote_char=False, newlines_in_values=False,
+                                                   ignore_empty_lines=False),
             convert_options=pyarrow_csv.ConvertOptions(
                 column_types={name: pyarrow.float64() for name in column_names}, null_values=[]
             ),
         )
     except (pyarrow.ArrowInvalid, pyarrow.ArrowException):
         return None
-    # pyarrow skips empty lines silently; a dropped line would misalign Batch Transform's JoinSource.
+    # A dropped or split line would misalign Batch Transform's JoinSource: the counts must agree exactly.
     if table.num_rows != line_count:
         return None
     features = np.empty((table.num_rows, n_features), dtype=np.float64)
@@ -362,15 +387,49 @@ def _wrong_count(unit, number, got, expected):
 
 
 def _negotiate(accept, request_type):
-    """The response type for an Accept header; ``*/*`` or none means the request's own type."""
+    """The response type for an Accept header (RFC 9110 media ranges and q-values).
+
+    Each supported type takes the q-value of the most specific range matching it (``text/csv`` over
+    ``text/*`` over ``*/*``); q=0 excludes it. The highest q wins; on a tie, the type whose range comes
+    first in the header, then the request's own type (so ``*/*`` or no header means the request's type).
+    A range with an unreadable q-value is ignored.
+    """
     if not accept:
         return request_type
-    for candidate in accept.split(","):
-        media_type = _media_type(candidate)
-        if media_type == ANY:
-            return request_type
-        if media_type in SUPPORTED_TYPES:
-            return media_type
+    ranges = []  # (type, subtype, q, position)
+    for position, item in enumerate(accept.split(",")):
+        parts = item.split(";")
+        media_range = parts[0].strip().lower()
+        kind, slash, subtype = media_range.partition("/")
+        if not slash or not kind or not subtype:
+            continue
+        q = 1.0
+        try:
+            for parameter in parts[1:]:
+                name, _, value = parameter.partition("=")
+                if name.strip().lower() == "q":
+                    q = float(value.strip())
+        except ValueError:
+            continue
+        if not 0.0 <= q <= 1.0:
+            continue
+        ranges.append((kind, subtype, q, position))
+    best = None  # (q, -position, request type first)
+    for offer in (request_type,) + tuple(t for t in SUPPORTED_TYPES if t != request_type):
+        kind, _, subtype = offer.partition("/")
+        matches = [(3 if (k, s) == (kind, subtype) else 2 if (k, s) == (kind, "*") else 1, q, position)
+                   for k, s, q, position in ranges if (k, s) in ((kind, subtype), (kind, "*"), ("*", "*"))]
+        if not matches:
+            continue
+        specificity = max(match[0] for match in matches)
+        q, position = max((match[1], -match[2]) for match in matches if match[0] == specificity)
+        if q <= 0:
+            continue
+        rank = (q, position, offer == request_type)
+        if best is None or rank > best[0]:
+            best = (rank, offer)
+    if best is not None:
+        return best[1]
     raise InputError(
         "unsupported Accept %r; accept one of %s" % (accept, ", ".join(SUPPORTED_TYPES + (ANY,))),
         "unsupported_accept",

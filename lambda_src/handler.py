@@ -81,7 +81,9 @@ def lambda_handler(event: Any, context: Any) -> Any:
 
 
 def _predict_api(event: dict[str, Any]) -> dict[str, Any]:
-    request_id = (event.get("requestContext") or {}).get("requestId")
+    context = event.get("requestContext")
+    # A direct invoke can send anything here; only API Gateway's object carries a request id.
+    request_id = context.get("requestId") if isinstance(context, dict) else None
     logger.set_correlation_id(request_id)
     started = time.perf_counter()
     try:

@@ -7,7 +7,7 @@ probability the endpoint returns would sit where the baseline has its first feat
 keeps the request only and names each value after its feature, the names the baseline's header
 carries, so captured data and baseline line up column for column:
 
-* ``text/csv`` requests: one row per line, no header;
+* ``text/csv`` requests: one row per line (lines end at ``\n``, as the endpoint's), no header;
 * ``application/json`` requests: ``{"instances": [[...], ...]}``, a bare list of rows, or one flat row;
 * rows that the endpoint itself would refuse (wrong width, non-numeric) are skipped: a CSV value is a
   number only in ASCII without ``_`` (``float`` alone would take ``1_0`` and Arabic-Indic digits), a
@@ -26,6 +26,7 @@ import json
 import math
 
 FEATURE_NAMES: tuple = ()  # rendered at synth from metadata.json
+BOM = "\ufeff"
 
 
 def _log(logger, message):
@@ -34,14 +35,19 @@ def _log(logger, message):
 
 
 def _text(captured):
-    """The captured body as text, or None when it is not text (bad base64, not UTF-8, not a string)."""
+    """The captured body as text, or None when it is not text (bad base64, not UTF-8, not a string).
+
+    A leading byte order mark is dropped: the endpoint ignores it in JSON (json.loads of bytes) and CSV.
+    """
     data = getattr(captured, "data", None) or ""
     if getattr(captured, "encoding", "") == "BASE64":
         try:
-            return base64.b64decode(data, validate=True).decode("utf-8")
+            data = base64.b64decode(data, validate=True).decode("utf-8")
         except (ValueError, TypeError):  # binascii.Error and UnicodeDecodeError are ValueErrors
             return None
-    return data if isinstance(data, str) else None
+    if not isinstance(data, str):
+        return None
+    return data[1:] if data.startswith(BOM) else data
 
 
 def _rows_from_json(text):
@@ -54,7 +60,10 @@ def _rows_from_json(text):
 
 
 def _rows_from_csv(text):
-    return [line.split(",") for line in text.splitlines() if line.strip()]
+    # The endpoint's lines: split at "\n" only (a "\r" before it is whitespace around the last value).
+    # str.splitlines() would also split at a bare "\r" (and \x0b, \x1c, U+2028...), which the endpoint
+    # reads as part of a value, so it would find rows in requests the endpoint refused.
+    return [line.split(",") for line in text.split("\n") if line.strip()]
 
 
 def _csv_number(raw):

@@ -14,9 +14,10 @@ Runs are named ``manual-<date>-<8 hex>``: the execution name becomes part of the
 SageMaker limits to letters, digits and hyphens. Whoever calls StartExecution directly must name runs the same
 way (at most 36 characters, no ``_``), or the run fails at CreateTransformJob.
 
-Exit codes: 0 started (or, with --wait, succeeded); 1 the run failed, timed out or was aborted;
-2 invalid arguments; 3 AWS could not be reached or the stack/state machine was not found;
-4 --wait gave up while the run was still going.
+Exit codes (``ops/cli.py``'s table): 0 started (or, with --wait, succeeded); 1 the run failed, timed out
+or was aborted, or --wait gave up while it was still going (it keeps going); 2 invalid arguments (checked
+before any AWS call); 3 no region or credentials, AWS could not be reached, or the stack/state machine
+was not found. ``--json`` prints the result as one JSON document.
 """
 from __future__ import annotations
 
@@ -31,11 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-EXIT_OK = 0
-EXIT_RUN_FAILED = 1
-EXIT_USAGE = 2
-EXIT_AWS = 3
-EXIT_STILL_RUNNING = 4
+from ops import cli
+
+EXIT_OK = cli.EXIT_OK
+EXIT_RUN_FAILED = cli.EXIT_FAILED
+EXIT_USAGE = cli.EXIT_USAGE
+EXIT_AWS = cli.EXIT_AWS
 DEFAULT_POLL_SECONDS = 30.0
 DEFAULT_TIMEOUT_MINUTES = 720.0
 STATE_MACHINE_OUTPUT = "StateMachineArn"
@@ -56,12 +58,8 @@ STATE_MACHINE_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-class UsageError(Exception):
-    """A mistake in the command line: reported in one line, exit 2."""
-
-
-class AwsError(Exception):
-    """AWS could not be reached or did not have what we looked for: exit 3."""
+UsageError = cli.UsageError  # a mistake in the command line: one line, exit 2
+AwsError = cli.AwsError  # AWS could not be reached or did not have what we looked for: exit 3
 
 
 @dataclass(frozen=True)
@@ -125,10 +123,18 @@ def execution_name(run_date: str, token: str | None = None) -> str:
 
 
 def default_stack_name(cdk_json: Path = REPO_ROOT / "cdk.json") -> str | None:
-    """``<Model>-Batch`` from cdk.json's model name, the way the app names the stack."""
+    """``<Model>-Batch`` the way the app names the stack: cdk.json's ``deploy.model.name``, else the name in the
+    metadata.json of the model it deploys (``deploy.model.artifacts_dir``)."""
+    from stacks.config.common import DEFAULT_ARTIFACTS_DIR
+
     try:
-        model_name = json.loads(cdk_json.read_text())["context"]["deploy"]["model"]["name"]
-    except (OSError, ValueError, KeyError, TypeError):
+        model = json.loads(cdk_json.read_text())["context"]["deploy"].get("model") or {}
+        model_name = model.get("name")
+        if not model_name:
+            folder = Path(model.get("artifacts_dir") or DEFAULT_ARTIFACTS_DIR)
+            folder = folder if folder.is_absolute() else cdk_json.parent / folder
+            model_name = json.loads((folder / "metadata.json").read_text())["model_name"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     prefix = "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", model_name) if part)
     return f"{prefix}-Batch"
@@ -217,10 +223,17 @@ def wait_for_run(stepfunctions: Any, execution_arn: str, *, poll_seconds: float,
         sleep(poll_seconds)
 
 
+EXAMPLES = """examples:
+  python -m ops.batch run --input s3://<input bucket>/2024-05-01/ --wait
+  python -m ops.batch run --input s3://<input bucket>/2024-05-01/ --date 2024-05-01 --json
+"""
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ops.batch", description=__doc__.split("\n\n")[0])
+    parser = cli.Parser(prog="python -m ops.batch", description=__doc__.split("\n\n")[0], epilog=EXAMPLES)
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="start a scoring run for an S3 input")
+    run = commands.add_parser("run", help="start a scoring run for an S3 input", epilog=EXAMPLES,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--input", required=True, help="s3://bucket/prefix/ (every object under it is scored)")
     run.add_argument("--date", help="run date YYYY-MM-DD naming the output folder (default: today, UTC)")
     where = run.add_mutually_exclusive_group()
@@ -234,16 +247,25 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--poll-seconds", type=float, default=DEFAULT_POLL_SECONDS)
     run.add_argument("--timeout-minutes", type=float, default=DEFAULT_TIMEOUT_MINUTES,
                      help="how long --wait waits before giving up (the run keeps going)")
+    run.add_argument("--json", action="store_true", help="print the result as one JSON document")
     return parser
 
 
 def _default_clients(region: str | None) -> Callable[[str], Any]:
-    import boto3
+    """A client factory that needs a region only when the first client is made: after the arguments are checked."""
+    session = None
 
-    session = boto3.session.Session(region_name=region)
-    if session.region_name is None:
-        raise AwsError("no AWS region configured: pass --region or set AWS_REGION")
-    return lambda service: session.client(service)
+    def client(service: str) -> Any:
+        nonlocal session
+        if session is None:
+            import boto3
+
+            session = boto3.session.Session(region_name=region)
+            if session.region_name is None:
+                raise AwsError("no AWS region configured: pass --region or set AWS_REGION")
+        return session.client(service)
+
+    return client
 
 
 def run_command(args: argparse.Namespace, clients: Callable[[str], Any], out=sys.stdout) -> int:
@@ -272,55 +294,62 @@ def run_command(args: argparse.Namespace, clients: Callable[[str], Any], out=sys
     stepfunctions = clients("stepfunctions")
     name = execution_name(run_date)
     execution_arn = start_run(stepfunctions, target, input_uri=input_uri, run_date=run_date, name=name, model=model)
-    print(f"started {execution_arn}", file=out)
-    print(f"input   {input_uri}", file=out)
-    if model:
-        print(f"model   {model['name']} (candidate {model['version']})", file=out)
     manifest = target.manifest_uri(run_date, name, model["version"] if model else None)
+    report: dict[str, Any] = {"execution_arn": execution_arn, "input": str(input_uri), "run_date": run_date,
+                              "results": manifest.rsplit("/", 1)[0] + "/" if manifest else None,
+                              "manifest": manifest, "status": "RUNNING"}
+    if model:
+        report["model"] = model
+
+    def say(line: str) -> None:
+        if not args.json:
+            print(line, file=out)
+
+    say(f"started {execution_arn}")
+    say(f"input   {input_uri}")
+    if model:
+        say(f"model   {model['name']} (candidate {model['version']})")
     if manifest:
-        print(f"results {manifest.rsplit('/', 1)[0]}/ (manifest.json when the run ends)", file=out)
-    if not args.wait:
-        return EXIT_OK
-
-    description = wait_for_run(stepfunctions, execution_arn, poll_seconds=args.poll_seconds,
-                               timeout_seconds=args.timeout_minutes * 60)
-    if description is None:
-        print(f"still running after {args.timeout_minutes:g} minutes; check later with: aws stepfunctions "
-              f"describe-execution --execution-arn {execution_arn}", file=out)
-        return EXIT_STILL_RUNNING
-    status = description["status"]
-    if status == "SUCCEEDED":
-        result = json.loads(description.get("output") or "{}")
-        print(f"SUCCEEDED manifest {result.get('manifest_uri', manifest)}", file=out)
-        print(f"predictions {result.get('output_uri', '(see manifest)')}", file=out)
-        return EXIT_OK
-    print(f"{status}: {description.get('error', '')} {description.get('cause', '')}".rstrip(), file=out)
-    if manifest:
-        print(f"manifest {manifest}", file=out)
-    return EXIT_RUN_FAILED
-
-
-def main(argv: list[str] | None = None, *, clients: Callable[[str], Any] | None = None, out=sys.stdout,
-         err=sys.stderr) -> int:
-    """Parse ``argv`` and run the command; ``clients(service)`` makes boto3 clients (tests pass stubs)."""
-    args = _build_parser().parse_args(argv)
+        say(f"results {report['results']} (manifest.json when the run ends)")
     try:
-        if clients is None:
-            clients = _default_clients(args.region)
-        return run_command(args, clients, out=out)
-    except UsageError as error:
-        print(f"error: {error}", file=err)
-        return EXIT_USAGE
-    except AwsError as error:
-        print(f"error: {error}", file=err)
-        return EXIT_AWS
-    except Exception as error:  # credentials and endpoint problems surface from botocore at call time
-        from botocore.exceptions import BotoCoreError
+        if not args.wait:
+            return EXIT_OK
+        description = wait_for_run(stepfunctions, execution_arn, poll_seconds=args.poll_seconds,
+                                   timeout_seconds=args.timeout_minutes * 60)
+        if description is None:
+            report["status"] = "STILL_RUNNING"
+            raise cli.OperationFailed(f"gave up waiting after {args.timeout_minutes:g} minutes; the run is still going: "
+                                      f"check it with aws stepfunctions describe-execution --execution-arn "
+                                      f"{execution_arn}")
+        status = report["status"] = description["status"]
+        if status == "SUCCEEDED":
+            result = json.loads(description.get("output") or "{}")
+            report["manifest"] = result.get("manifest_uri", manifest)
+            report["predictions"] = result.get("output_uri")
+            say(f"SUCCEEDED manifest {report['manifest']}")
+            say(f"predictions {result.get('output_uri', '(see manifest)')}")
+            return EXIT_OK
+        report["error"], report["cause"] = description.get("error", ""), description.get("cause", "")
+        say(f"{status}: {report['error']} {report['cause']}".rstrip())
+        if manifest:
+            say(f"manifest {manifest}")
+        raise cli.OperationFailed(f"the run ended {status}: {report['error']} {report['cause']}".rstrip())
+    finally:
+        if args.json:
+            print(json.dumps(report, indent=2), file=out)
 
-        if isinstance(error, BotoCoreError):
-            print(f"error: {error}", file=err)
-            return EXIT_AWS
-        raise
+
+def main(argv: list[str] | None = None, *, clients: Callable[[str], Any] | None = None, out=None,
+         err=None) -> int:
+    """Parse ``argv`` and run the command; ``clients(service)`` makes boto3 clients (tests pass stubs)."""
+    out = out or sys.stdout
+
+    def command() -> int:
+        args = _build_parser().parse_args(argv)
+        # Clients are made lazily, so every argument is checked (exit 2) before a missing region (exit 3).
+        return run_command(args, clients or _default_clients(args.region), out=out)
+
+    return cli.run(command, err=err)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ unless ``--time``); the key ends with a hash of the content, so uploading the sa
 same hour replaces it instead of duplicating labels. The bucket and prefix are the real-time stack's
 ``GroundTruthUri`` output.
 
-Exit codes: 0 written; 2 the label file or the arguments are wrong (every problem is listed);
-3 AWS refused or could not be reached.
+Exit codes (``ops/cli.py``'s table): 0 written; 2 the label file or the arguments are wrong (every
+problem is listed, on one line); 3 AWS refused or could not be reached. ``upload --json`` prints where
+the labels went as one JSON document.
 """
 from __future__ import annotations
 
@@ -37,9 +38,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence, TextIO
 
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_AWS = 3
+from ops import cli
+
+EXIT_OK = cli.EXIT_OK
+EXIT_USAGE = cli.EXIT_USAGE
+EXIT_AWS = cli.EXIT_AWS
 DEFAULT_PREFIX = "monitoring/ground-truth"
 ID_COLUMNS = ("inference_id", "id")
 LABEL_COLUMNS = ("label", "is_fraud", "ground_truth")
@@ -50,17 +53,17 @@ MAX_PROBLEMS_SHOWN = 20
 BUCKET_PATTERN = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
-class LabelFileError(ValueError):
-    """The label file cannot be used; ``problems`` lists every reason, with line numbers."""
+class LabelFileError(cli.UsageError):
+    """The label file cannot be used; ``problems`` lists every reason, with line numbers (one line, ``; ``)."""
 
     def __init__(self, path: str, problems: Sequence[str]) -> None:
         self.problems = list(problems)
         shown = self.problems[:MAX_PROBLEMS_SHOWN]
         more = len(self.problems) - len(shown)
-        lines = "\n".join(f"  - {problem}" for problem in shown)
+        listed = "; ".join(" ".join(problem.split()) for problem in shown)
         if more:
-            lines += f"\n  ... and {more} more"
-        super().__init__(f"{path}: {len(self.problems)} problem(s):\n{lines}")
+            listed += f"; ... and {more} more"
+        super().__init__(f"{path}: {len(self.problems)} problem(s): {listed}")
 
 
 @dataclass(frozen=True)
@@ -169,12 +172,20 @@ def parse_time(text: str) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
+EXAMPLES = """examples:
+  python -m ops.labels format --file labels.csv
+  python -m ops.labels upload --file labels.csv --bucket <capture bucket> --dry-run
+  python -m ops.labels upload --file labels.csv --bucket <capture bucket> --time 2025-01-31T14:00Z --json
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ops.labels", description=__doc__.split("\n\n")[0])
+    parser = cli.Parser(prog="python -m ops.labels", description=__doc__.split("\n\n")[0], epilog=EXAMPLES)
     commands = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (("upload", "convert a labels CSV and upload it under the ground-truth prefix"),
                             ("format", "print the JSON lines a labels CSV becomes (no AWS)")):
-        command = commands.add_parser(name, help=help_text)
+        command = commands.add_parser(name, help=help_text, epilog=EXAMPLES,
+                                      formatter_class=argparse.RawDescriptionHelpFormatter)
         command.add_argument("--file", required=True, help="labels CSV with a header row")
         command.add_argument("--id-column", help=f"inference id column (default: first of {', '.join(ID_COLUMNS)})")
         command.add_argument("--label-column",
@@ -185,6 +196,7 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--time", type=parse_time, help="when the labels were collected (default: now)")
             command.add_argument("--region", help="AWS region (default: the CLI's)")
             command.add_argument("--dry-run", action="store_true", help="print the target key, upload nothing")
+            command.add_argument("--json", action="store_true", help="print the result as one JSON document")
     return parser
 
 
@@ -200,34 +212,38 @@ def _read(path: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None, *, s3_client: Any = None, now: dt.datetime | None = None,
-         out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    try:
+         out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+
+    def command() -> int:
         args = _parser().parse_args(argv)
-    except SystemExit as exc:  # argparse already printed the usage error
-        return EXIT_OK if exc.code == 0 else EXIT_USAGE
-    try:
         labels = parse_labels(_read(args.file), path=args.file, id_column=args.id_column,
                               label_column=args.label_column)
-    except LabelFileError as exc:
-        print(f"error: {exc}", file=err)
-        return EXIT_USAGE
-    body = to_jsonl(labels)
-    if args.command == "format":
-        out.write(body.decode())
+        body = to_jsonl(labels)
+        if args.command == "format":
+            out.write(body.decode())
+            return EXIT_OK
+        if not BUCKET_PATTERN.fullmatch(args.bucket):
+            raise cli.UsageError(f"--bucket {args.bucket!r} is not an S3 bucket name (give the name, not an s3:// URI)")
+        key = object_key(args.prefix, args.time or now or dt.datetime.now(dt.timezone.utc), body)
+        target = f"s3://{args.bucket}/{key}"
+        report = {"labels": len(labels), "uri": target, "uploaded": not args.dry_run}
+        if not args.dry_run:
+            _upload(s3_client, args, key, body, target)
+        if args.json:
+            print(json.dumps(report, indent=2), file=out)
+        else:
+            verb = "would upload" if args.dry_run else "uploaded"
+            print(f"{verb} {len(labels)} label(s) to {target}", file=out)
         return EXIT_OK
 
-    if not BUCKET_PATTERN.fullmatch(args.bucket):
-        print(f"error: --bucket {args.bucket!r} is not an S3 bucket name (give the name, not an s3:// URI)", file=err)
-        return EXIT_USAGE
-    key = object_key(args.prefix, args.time or now or dt.datetime.now(dt.timezone.utc), body)
-    target = f"s3://{args.bucket}/{key}"
-    if args.dry_run:
-        print(f"would upload {len(labels)} label(s) to {target}", file=out)
-        return EXIT_OK
+    return cli.run(command, err=err)
+
+
+def _upload(client: Any, args: argparse.Namespace, key: str, body: bytes, target: str) -> None:
+    import botocore.exceptions
+
     try:
-        import botocore.exceptions
-
-        client = s3_client
         if client is None:
             import boto3
 
@@ -235,13 +251,9 @@ def main(argv: Sequence[str] | None = None, *, s3_client: Any = None, now: dt.da
         client.put_object(Bucket=args.bucket, Key=key, Body=body, ContentType="application/jsonlines")
     except botocore.exceptions.ClientError as exc:
         error = exc.response.get("Error", {})
-        print(f"error: upload to {target} failed: {error.get('Code')}: {error.get('Message')}", file=err)
-        return EXIT_AWS
+        raise cli.AwsError(f"upload to {target} failed: {error.get('Code')}: {error.get('Message')}") from None
     except botocore.exceptions.BotoCoreError as exc:
-        print(f"error: could not reach S3: {exc}", file=err)
-        return EXIT_AWS
-    print(f"uploaded {len(labels)} label(s) to {target}", file=out)
-    return EXIT_OK
+        raise cli.AwsError(f"could not reach S3: {exc}") from None
 
 
 if __name__ == "__main__":

@@ -10,8 +10,10 @@ command waits until the endpoint is ``InService`` with the new weights. Before e
 weights in effect are saved in the endpoint's own tags, so ``rollback`` works from any machine and
 survives restarts; a rollback saves the weights it replaces, so a second rollback undoes it.
 
-Exit codes: 0 done (or nothing to do), 1 the update failed or timed out, 2 refused (bad input,
-unknown endpoint or variant, endpoint busy with another update).
+Exit codes (``ops/cli.py``'s table): 0 done (or nothing to do); 1 the update failed or timed out;
+2 refused before any change (bad option, unknown endpoint or variant, endpoint busy with another update);
+3 AWS, credentials or network (no region, no credentials, a refused call). Every option is checked
+before the first AWS call.
 """
 from __future__ import annotations
 
@@ -24,7 +26,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence, TextIO
 
-EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
+from ops import cli
+
+EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_AWS = cli.EXIT_OK, cli.EXIT_FAILED, cli.EXIT_USAGE, cli.EXIT_AWS
 PREVIOUS_WEIGHTS_TAG = "ml-deploy:traffic:previous-weights"
 PREVIOUS_AT_TAG = "ml-deploy:traffic:previous-at"
 #: SageMaker tag values: at most 256 characters of letters, digits, spaces and _.:/=+-@ (no commas).
@@ -36,12 +40,10 @@ BUSY_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBac
 BROKEN_STATUSES = frozenset({"Failed", "UpdateRollbackFailed", "OutOfService"})
 
 
-class TrafficError(Exception):
-    """A refusal or failure to report as one line, with the process exit code."""
+class TrafficError(cli.OpsError):
+    """A refusal (exit 2) or a failure (exit 1, when given) to report as one line."""
 
-    def __init__(self, message: str, exit_code: int = EXIT_REFUSED) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+    exit_code = EXIT_REFUSED
 
 
 @dataclass(frozen=True)
@@ -345,24 +347,47 @@ class EndpointTraffic:
 
 
 # -- command line -------------------------------------------------------------------------------------------------
+EXAMPLES = """examples:
+  python -m ops.traffic status   --endpoint fraud-detector-realtime --json
+  python -m ops.traffic shift    --endpoint fraud-detector-realtime --weights v1=0.9,v2=0.1
+  python -m ops.traffic promote  --endpoint fraud-detector-realtime v2
+  python -m ops.traffic rollback --endpoint fraud-detector-realtime
+"""
+
+
+def _positive_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds above 0 (refused before any AWS call)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--endpoint", required=True, help="SageMaker endpoint name (the stack output EndpointName)")
     common.add_argument("--region", help="AWS region (default: the AWS CLI/SDK configuration)")
     changing = argparse.ArgumentParser(add_help=False)
-    changing.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
+    changing.add_argument("--timeout", type=_positive_seconds, default=DEFAULT_TIMEOUT_S,
                           help=f"seconds to wait for InService (default {DEFAULT_TIMEOUT_S})")
-    changing.add_argument("--poll-interval", type=float, default=DEFAULT_POLL_INTERVAL_S,
+    changing.add_argument("--poll-interval", type=_positive_seconds, default=DEFAULT_POLL_INTERVAL_S,
                           help=f"seconds between status checks (default {DEFAULT_POLL_INTERVAL_S})")
-    parser = argparse.ArgumentParser(prog="python -m ops.traffic", description=__doc__.split("\n\n")[0])
+    parser = cli.Parser(prog="python -m ops.traffic", description=__doc__.split("\n\n")[0], epilog=EXAMPLES)
     commands = parser.add_subparsers(dest="command", required=True)
-    status = commands.add_parser("status", parents=[common], help="variants, weights, instance counts, alarms")
+    status = commands.add_parser("status", parents=[common], help="variants, weights, instance counts, alarms",
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    shift = commands.add_parser("shift", parents=[common, changing], help="set the weight of every variant")
+    shift = commands.add_parser("shift", parents=[common, changing], help="set the weight of every variant",
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
     shift.add_argument("--weights", required=True, help="NAME=WEIGHT for every variant, e.g. v1=0.5,v2=0.5")
-    promote = commands.add_parser("promote", parents=[common, changing], help="send all traffic to one variant")
+    promote = commands.add_parser("promote", parents=[common, changing], help="send all traffic to one variant",
+                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
     promote.add_argument("variant", help="the variant that gets weight 1 (all others get 0)")
-    commands.add_parser("rollback", parents=[common, changing], help="restore the weights saved before the last change")
+    commands.add_parser("rollback", parents=[common, changing], help="restore the weights saved before the last change",
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
     return parser
 
 
@@ -370,44 +395,43 @@ def make_clients(region: str | None) -> tuple[Any, Any]:
     import boto3
 
     session = boto3.session.Session(region_name=region)
+    if session.region_name is None:
+        raise cli.AwsError("no AWS region configured: pass --region or set AWS_REGION")
     return session.client("sagemaker"), session.client("cloudwatch")
 
 
 def main(argv: Sequence[str] | None = None, *, clients: tuple[Any, Any] | None = None,
          sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
          now: Callable[[], datetime] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
+    out = out or sys.stdout
 
-    out, err = out or sys.stdout, err or sys.stderr
-    args = build_parser().parse_args(argv)
-    try:
-        if args.command == "shift":
-            weights = parse_weights(args.weights)  # refuse malformed input before any AWS call
+    def command() -> int:
+        from botocore.exceptions import ClientError
+
+        args = build_parser().parse_args(argv)
+        # Every option is checked before the first AWS call (argparse checked the numbers).
+        weights = parse_weights(args.weights) if args.command == "shift" else None
         sagemaker, cloudwatch = clients or make_clients(args.region)
         traffic = EndpointTraffic(
             args.endpoint, sagemaker=sagemaker, cloudwatch=cloudwatch, sleep=sleep, clock=clock, out=out,
             timeout_s=getattr(args, "timeout", DEFAULT_TIMEOUT_S),
             poll_interval_s=getattr(args, "poll_interval", DEFAULT_POLL_INTERVAL_S),
             **({"now": now} if now else {}))
-        if args.command == "status":
-            traffic.status(as_json=args.json)
-        elif args.command == "shift":
-            traffic.shift(weights)
-        elif args.command == "promote":
-            traffic.promote(args.variant)
-        else:
-            traffic.rollback()
-    except TrafficError as exc:
-        print(f"error: {exc}", file=err)
-        return exc.exit_code
-    except ClientError as exc:
-        code, message = _client_error_code(exc)
-        print(f"error: AWS refused the request ({code}): {message}", file=err)
-        return EXIT_FAILED
-    except BotoCoreError as exc:  # no credentials, no region, no network...
-        print(f"error: {exc}", file=err)
-        return EXIT_FAILED
-    return EXIT_OK
+        try:
+            if args.command == "status":
+                traffic.status(as_json=args.json)
+            elif args.command == "shift":
+                traffic.shift(weights)
+            elif args.command == "promote":
+                traffic.promote(args.variant)
+            else:
+                traffic.rollback()
+        except ClientError as exc:
+            code, message = _client_error_code(exc)
+            raise cli.AwsError(f"AWS refused the request ({code}): {message}") from None
+        return EXIT_OK
+
+    return cli.run(command, err=err)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,16 @@ def _workers(text: str) -> int:
     return workers
 
 
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return seconds
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m serve", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -54,6 +64,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--port", type=_port, default=os.environ.get(PORT_ENV, str(server.DEFAULT_PORT)),
                         help=f"default: ${PORT_ENV}, else {server.DEFAULT_PORT}")
     parser.add_argument("--workers", type=_workers, default=0, help="default: one per CPU, like the container")
+    parser.add_argument("--body-timeout", type=_seconds, default=container.DEFAULT_BODY_TIMEOUT_S,
+                        help="seconds a request body may take to arrive before a 408 "
+                             f"(default {container.DEFAULT_BODY_TIMEOUT_S:g})")
     return parser.parse_args(argv)
 
 
@@ -73,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         # The environment the CDK Model sets for the container.
         os.environ[container.PROGRAM_ENV] = staging.ENTRY_POINT
         os.environ[container.SUBMIT_DIRECTORY_ENV] = str(model_dir / staging.CODE_DIR)
-        factory = functools.partial(container.create_app, model_dir=str(model_dir))
+        factory = functools.partial(container.create_app, model_dir=str(model_dir), body_timeout_s=args.body_timeout)
         # Fail here, once, rather than in every worker; a model_fn crash keeps its traceback.
         factory()
         print(f"serving {model_dir} on http://{args.host}:{args.port} (GET /ping, POST /invocations)", flush=True)

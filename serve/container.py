@@ -15,11 +15,19 @@ Reproduced from sagemaker-containers 2.8.6 (``_worker.py``, ``_transformer.py``,
   werkzeug's Internal Server Error page (the container registers no error handler);
 - ``GET /ping`` answers 200 with an empty body; other methods on a route are 405, other paths 404.
 
+Bodies are bounded (the container's nginx does this in front of gunicorn): a declared Content-Length over
+the model's ``max_payload_bytes`` is refused with inference.py's own 413 document before any byte is read,
+a body without one is refused as soon as it passes the limit (the rest is discarded by uvicorn, not
+buffered, so a client that sends before it reads still gets the 413, as nginx's lingering close allows),
+and a body that stops arriving is a 408 after ``body_timeout_s`` that closes the connection.
+
 The transport differs on purpose: gunicorn runs uvicorn workers here instead of nginx in front of
 gunicorn gevent workers (gevent is not installed). Like a gevent worker, a uvicorn worker runs each
 request's hooks inline on one event loop, one request at a time per worker.
 """
+import asyncio
 import importlib.util
+import json
 import logging
 import os
 import sys
@@ -36,6 +44,9 @@ JSON = "application/json"
 ANY = "*/*"
 UTF8_TYPES = ("application/json", "text/csv")
 SPLIT_HOOKS = ("input_fn", "predict_fn", "output_fn")
+#: Seconds a request body may take to arrive in full (a stalled client must not hold a worker's socket).
+DEFAULT_BODY_TIMEOUT_S = 20.0
+CLOSE = [(b"connection", b"close")]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -87,10 +98,13 @@ def transform_hook(module: ModuleType) -> Callable[..., Any]:
 class ContainerApp:
     """ASGI app answering /ping and /invocations the way the container's Flask worker does."""
 
-    def __init__(self, *, transform_fn: Callable[..., Any], model: Any, default_accept: str = JSON) -> None:
+    def __init__(self, *, transform_fn: Callable[..., Any], model: Any, default_accept: str = JSON,
+                 max_body_bytes: int | None = None, body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S) -> None:
         self.transform_fn = transform_fn
         self.model = model
         self.default_accept = default_accept
+        self.max_body_bytes = max_body_bytes
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -100,7 +114,13 @@ class ContainerApp:
             if method != "POST":
                 await _send(send, 405, [(b"allow", b"POST")], b"")
                 return
-            status, headers, body = self.invoke(_headers(scope), await _body(receive))
+            headers = _headers(scope)
+            try:
+                raw_body = await self._read_body(headers, receive)
+            except _BodyRefused as refused:
+                await _send(send, refused.status, [(b"content-type", JSON.encode())] + refused.headers, refused.body)
+                return
+            status, headers, body = self.invoke(headers, raw_body)
         elif path == "/ping":
             if method not in ("GET", "HEAD"):
                 await _send(send, 405, [(b"allow", b"GET, HEAD")], b"")
@@ -109,6 +129,18 @@ class ContainerApp:
         else:
             status, headers, body = 404, [(b"content-type", b"text/plain")], b"Not Found"
         await _send(send, status, headers, b"" if method == "HEAD" else body)
+
+    async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes:
+        limit = self.max_body_bytes
+        declared = headers.get("content-length", "")
+        if limit is not None and declared.isdigit() and int(declared) > limit:
+            raise _BodyRefused.too_large(int(declared), limit)
+        try:
+            return await asyncio.wait_for(_body(receive, limit), timeout=self.body_timeout_s)
+        except asyncio.TimeoutError:
+            # The connection is closed: what is left of a stalled body will not be waited for.
+            raise _BodyRefused(408, {"error": f"the request body did not arrive within {self.body_timeout_s:g} s",
+                                     "code": "body_timeout"}, CLOSE) from None
 
     def invoke(self, headers: dict[str, str], raw_body: bytes) -> tuple[int, Headers, bytes]:
         """One /invocations request: what the container's Worker view and Flask would answer."""
@@ -125,14 +157,32 @@ class ContainerApp:
             return _internal_server_error()
 
 
-def create_app(*, model_dir: str, environ: dict[str, str] | None = None) -> ContainerApp:
+class _BodyRefused(Exception):
+    """The body was not read: too large, or too slow to arrive."""
+
+    def __init__(self, status: int, document: dict[str, Any], headers: Headers | None = None) -> None:
+        super().__init__(document["error"])
+        self.status, self.body, self.headers = status, json.dumps(document).encode(), headers or []
+
+    @classmethod
+    def too_large(cls, size: int, limit: int) -> "_BodyRefused":
+        # The document inference.py answers for a body over its limit, so clients see one 413 either way.
+        return cls(413, {"error": f"request body is {size} bytes; the limit is {limit}", "code": "payload_too_large",
+                         "limit_bytes": limit})
+
+
+def create_app(*, model_dir: str, environ: dict[str, str] | None = None,
+               body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S) -> ContainerApp:
     """Load the user module and its model (model_fn once), and return the app serving them."""
     environ = dict(os.environ if environ is None else environ)
     module = load_user_module(environ)
     transform_fn = transform_hook(module)
     model = module.model_fn(model_dir)
+    # The model's own payload limit, when it declares one (inference.py's LoadedModel does).
+    limit = getattr(model, "max_payload_bytes", None)
     return ContainerApp(transform_fn=transform_fn, model=model,
-                        default_accept=environ.get(DEFAULT_ACCEPT_ENV, JSON))
+                        default_accept=environ.get(DEFAULT_ACCEPT_ENV, JSON),
+                        max_body_bytes=limit if isinstance(limit, int) else None, body_timeout_s=body_timeout_s)
 
 
 def _to_response(result: Any) -> tuple[int, Headers, bytes]:
@@ -171,11 +221,15 @@ def _headers(scope: Scope) -> dict[str, str]:
     return headers
 
 
-async def _body(receive: Receive) -> bytes:
-    chunks = []
+async def _body(receive: Receive, limit: int | None = None) -> bytes:
+    chunks, size = [], 0
     while True:
         message = await receive()
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise _BodyRefused.too_large(size, limit)
         if not message.get("more_body", False):
             return b"".join(chunks)
 

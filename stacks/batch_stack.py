@@ -9,20 +9,21 @@ from constructs import Construct
 from ml_constructs.alert_topic import AlertTopic
 from ml_constructs.batch_alarms import BatchAlarms, BatchDashboard
 from ml_constructs.batch_schedule import ScoringSchedule
-from ml_constructs.batch_scoring import BatchScoring, RetryPolicy, ScoringStorage, TransformSettings
+from ml_constructs.batch_scoring import BatchScoring, ScoringStorage
 from ml_constructs.model_package import ModelPackage
 from ml_constructs.secure_storage import DataKey, SecureBucket
-from stacks.config import AppConfig
+from stacks.deployment import Deployment
 
 
 class BatchStack(cdk.Stack):
     """Wires the batch constructs from configuration; no AWS logic lives here."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, deployment: Deployment, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        config = deployment.config
         batch = config.batch
-        name = f"{config.model.name}-batch"
-        job_name_prefix = batch.job_name_prefix_for(config.model.name)
+        name = f"{deployment.base_name}-batch"
+        job_name_prefix = deployment.batch_job_prefix
 
         self.data_key = DataKey(self, "DataKey", description=f"Encrypts {name} predictions, manifests and alerts")
         self.alerts = AlertTopic(self, "Alerts", encryption_key=self.data_key.key, email=config.alerts.email)
@@ -45,21 +46,14 @@ class BatchStack(cdk.Stack):
                                                access_logs_bucket=access_logs)
             output_bucket = self.output_storage.bucket
 
-        self.package = ModelPackage(self, "Package", artifacts_dir=batch.artifacts_dir or config.model.artifacts_dir,
+        self.package = ModelPackage(self, "Package", artifacts_dir=str(deployment.model.artifacts_dir),
                                     framework_version=config.model.framework_version)
-        transform, retry = batch.transform, batch.retry
         self.scoring = BatchScoring(
             self, "Scoring", package=self.package, alert_topic=self.alerts.topic, job_name_prefix=job_name_prefix,
             state_machine_name=name, execution_timeout=cdk.Duration.minutes(batch.execution_timeout_minutes),
             storage=ScoringStorage(input_bucket=input_bucket, output_bucket=output_bucket, data_key=self.data_key.key,
                                    input_key=input_key, default_input_prefix=storage.default_input_prefix),
-            transform=TransformSettings(
-                instance_type=transform.instance_type, instance_count=transform.instance_count,
-                max_payload_mb=transform.max_payload_mb, max_concurrent_transforms=transform.max_concurrent_transforms,
-                id_column=transform.id_column, job_timeout=cdk.Duration.minutes(transform.job_timeout_minutes)),
-            retry=RetryPolicy(max_attempts=retry.max_attempts, interval=cdk.Duration.seconds(retry.interval_s),
-                              backoff_rate=retry.backoff_rate, capacity_retries=retry.capacity_retries,
-                              capacity_wait=cdk.Duration.minutes(retry.capacity_wait_minutes)))
+            transform=batch.transform.to_construct(), retry=batch.retry.to_construct())
 
         self.schedule = ScoringSchedule(
             self, "Schedule", state_machine=self.scoring.state_machine, schedule_name=name,

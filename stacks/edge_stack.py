@@ -8,29 +8,32 @@ from constructs import Construct
 
 from ml_constructs.greengrass_component import EdgeModel, GreengrassComponent, ThingGroupDeployment
 from ml_constructs.greengrass_recipe import ComponentSpec, Topics
-from ml_constructs.naming import pascal_case
-from stacks.config import AppConfig
+from stacks.config.edge import DEFAULT_TOKEN_EXCHANGE_ROLE
+from stacks.deployment import Deployment
 
 
 class EdgeStack(cdk.Stack):
     """Wires the Greengrass constructs from configuration; no AWS logic lives here."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, deployment: Deployment, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        edge = config.edge
-        topics = edge.topics
+        edge = deployment.config.edge
+        topics = deployment.edge_topics
         self.component = GreengrassComponent(
             self, "Component",
             spec=ComponentSpec(
-                name=edge.component_name or f"com.example.{pascal_case(config.model.name)}",
+                name=deployment.component_name,
                 version_prefix=edge.version, description=edge.description, publisher=edge.publisher,
                 topics=Topics(input=topics.input, output=topics.output, error=topics.error),
-                score_threshold=edge.score_threshold),
-            model=EdgeModel.from_artifacts(edge.artifacts_dir or config.model.artifacts_dir))
+                score_threshold=deployment.decision_threshold),
+            model=EdgeModel.from_artifacts(deployment.model.artifacts_dir))
 
         self.device_policy = None
-        if edge.token_exchange_role_name:
-            role = iam.Role.from_role_name(self, "TokenExchangeRole", edge.token_exchange_role_name)
+        # The devices' role gets read access to the artifacts. ``create: true`` will have the stack own that role
+        # (a construct in progress); until then both settings grant to the named, or the installer's, role.
+        role_config = edge.token_exchange_role
+        if role_config.create or role_config.name:
+            role = iam.Role.from_role_name(self, "TokenExchangeRole", role_config.name or DEFAULT_TOKEN_EXCHANGE_ROLE)
             key = kms.Key.from_key_arn(self, "BootstrapKey", edge.bootstrap_key_arn) if edge.bootstrap_key_arn else None
             self.device_policy = self.component.grant_artifact_read(role, artifact_key=key)
 

@@ -1,70 +1,90 @@
 """``<Model>-Realtime``: a SageMaker endpoint with autoscaling, data capture, alarms and a dashboard."""
 from __future__ import annotations
 
-from pathlib import Path
+import dataclasses
 
 import aws_cdk as cdk
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from ml_constructs.alert_topic import AlertTopic
-from ml_constructs.endpoint_alarms import EndpointAlarms, EndpointAlarmThresholds, EndpointDashboard
+from ml_constructs.endpoint_alarms import EndpointAlarms, EndpointDashboard
 from ml_constructs.endpoint_update_guard import EndpointUpdateGuard, UpdateRemedies
-from ml_constructs.model_monitor import DataQuality, ModelMonitor, ModelQuality, MonitorResources
+from ml_constructs.model_monitor import ModelMonitor
 from ml_constructs.model_package import ModelPackage
 from ml_constructs.naming import pascal_case
-from ml_constructs.realtime_endpoint import Autoscaling, DataCapture, ProductionVariant, RealtimeEndpoint
+from ml_constructs.realtime_endpoint import DataCapture, ProductionVariant, RealtimeEndpoint, ShadowVariant
+from ml_constructs.realtime_modes import AsyncInference, AsyncScaling, ServerlessCapacity
 from ml_constructs.secure_storage import DataKey, SecureBucket
-from stacks.config import AppConfig
+from stacks.deployment import Deployment
 
 
 class RealtimeStack(cdk.Stack):
     """Wires the real-time constructs from configuration; no AWS logic lives here."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, deployment: Deployment, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        config = deployment.config
         realtime = config.realtime
-        endpoint_name = realtime.endpoint_name or f"{config.model.name}-realtime"
+        endpoint_name = deployment.endpoint_name
 
         self.data_key = DataKey(self, "DataKey", description=f"Encrypts {endpoint_name} data capture and alerts")
         self.alerts = AlertTopic(self, "Alerts", encryption_key=self.data_key.key, email=config.alerts.email)
 
-        packages: dict[str, ModelPackage] = {}
-        variants = []
-        for variant in realtime.variants:
-            artifacts_dir = variant.artifacts_dir or config.model.artifacts_dir
-            if artifacts_dir not in packages:
-                packages[artifacts_dir] = ModelPackage(
-                    self, f"Package{pascal_case(Path(artifacts_dir).name)}", artifacts_dir=artifacts_dir,
-                    framework_version=config.model.framework_version)
-            variants.append(ProductionVariant(
-                name=variant.name, package=packages[artifacts_dir], instance_type=variant.instance_type,
-                initial_instance_count=variant.initial_instance_count, initial_weight=variant.initial_weight))
-        self.packages = packages
+        # One package per model: ``main`` (deploy.model.artifacts_dir) and, when set, ``candidate``.
+        folders = {"main": deployment.model.artifacts_dir}
+        if deployment.candidate is not None:
+            folders["candidate"] = deployment.candidate.artifacts_dir
+        ids = {role: f"Package{pascal_case(folder.name)}" for role, folder in folders.items()}
+        if len(set(ids.values())) < len(ids):  # two folders of the same name in different places
+            ids["candidate"] += "Candidate"
+        self.packages: dict[str, ModelPackage] = {
+            role: ModelPackage(self, ids[role], artifacts_dir=str(folder),
+                               framework_version=config.model.framework_version)
+            for role, folder in folders.items()}
+        variants = [ProductionVariant(name=variant.name, package=self.packages[variant.model],
+                                      instance_type=variant.instance_type,
+                                      initial_instance_count=variant.initial_instance_count,
+                                      initial_weight=variant.initial_weight)
+                    for variant in realtime.active_variants(has_candidate=deployment.candidate is not None)]
+        shadow = None
+        if realtime.rollout == "shadow":
+            # The candidate's variant becomes a shadow: it gets copies of requests and answers nobody.
+            candidates = [variant for variant in variants if variant.package is self.packages.get("candidate")]
+            variants = [variant for variant in variants if variant not in candidates]
+            shadow = ShadowVariant(variant=dataclasses.replace(candidates[0], initial_weight=1.0),
+                                   sampling_percent=realtime.shadow.sampling_percent)
 
         data_capture = None
-        if realtime.data_capture.enabled:
+        if realtime.capture_enabled:
             self.capture_storage = SecureBucket(self, "CaptureStorage", encryption_key=self.data_key.key)
             data_capture = DataCapture(bucket=self.capture_storage.bucket, encryption_key=self.data_key.key,
                                        sampling_percent=realtime.data_capture.sampling_percent)
 
-        scaling = realtime.autoscaling
+        guardrails = realtime.guardrails.to_construct() if realtime.guardrails.enabled else None
+        serverless = async_inference = None
+        if realtime.mode == "serverless":
+            settings = realtime.serverless
+            serverless = ServerlessCapacity(memory_mb=settings.memory_mb, max_concurrency=settings.max_concurrency,
+                                            provisioned_concurrency=settings.provisioned_concurrency)
+        elif realtime.mode == "async":
+            async_inference = self._async_inference(realtime.async_)
+        if guardrails and realtime.mode != "instances":
+            # Canary and linear steps count instances; these endpoints shift all at once, with the same bake
+            # and rollback alarms (docs/realtime-modes.md).
+            guardrails = dataclasses.replace(guardrails, strategy="ALL_AT_ONCE", size_unit="INSTANCE_COUNT", size=1)
+
         self.endpoint = RealtimeEndpoint(
             self, "Endpoint", endpoint_name=endpoint_name, variants=variants, data_capture=data_capture,
-            volume_key=self.data_key.key,
-            guardrails=realtime.guardrails.to_construct() if realtime.guardrails.enabled else None,
-            ownership=realtime.ownership,
-            autoscaling=Autoscaling(
-                min_capacity=scaling.min_capacity, max_capacity=scaling.max_capacity,
-                invocations_per_instance=scaling.invocations_per_instance,
-                scale_in_cooldown=cdk.Duration.seconds(scaling.scale_in_cooldown_s),
-                scale_out_cooldown=cdk.Duration.seconds(scaling.scale_out_cooldown_s)) if scaling.enabled else None)
+            volume_key=self.data_key.key, guardrails=guardrails, ownership=realtime.ownership,
+            autoscaling=realtime.autoscaling.to_construct() if realtime.mode == "instances" else None,
+            serverless=serverless, async_inference=async_inference, shadow=shadow)
 
-        self.alarms = EndpointAlarms(self, "Alarms", endpoint=self.endpoint, thresholds=EndpointAlarmThresholds(
-            latency_p99_ms=realtime.alarms.latency_p99_ms,
-            errors_5xx_per_5min=realtime.alarms.errors_5xx_per_5min))
+        self.alarms = EndpointAlarms(self, "Alarms", endpoint=self.endpoint,
+                                     thresholds=realtime.alarms.to_construct())
         self.alerts.notify_on(*self.alarms.all_alarms)
-        if realtime.guardrails.enabled and realtime.guardrails.auto_rollback:
-            self.endpoint.add_rollback_alarms(*self.alarms.all_alarms)
+        if guardrails and guardrails.auto_rollback:
+            self.endpoint.add_rollback_alarms(*self.alarms.rollback_alarms)
         self.update_guard = EndpointUpdateGuard(self, "UpdateGuard", endpoint=self.endpoint,
                                                 remedies=update_remedies(self.stack_name))
         self.dashboard = EndpointDashboard(self, "Dashboard", endpoint=self.endpoint, alarms=self.alarms)
@@ -73,28 +93,35 @@ class RealtimeStack(cdk.Stack):
         cdk.CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)
         if data_capture:
             cdk.CfnOutput(self, "DataCaptureUri", value=data_capture.destination_uri)
+        if async_inference:
+            cdk.CfnOutput(self, "AsyncBucketName", value=async_inference.bucket.bucket_name)
 
         # Model Monitor (deploy.realtime.monitor): baseline from the training data, schedules, alarms.
-        if realtime.monitor.enabled:
-            monitor, quality = realtime.monitor, realtime.monitor.model_quality
+        if realtime.model_monitor_enabled:
+            monitor = realtime.monitor
             self.monitor = ModelMonitor(
-                self, "Monitor", endpoint=self.endpoint, artifacts_dir=config.model.artifacts_dir,
+                self, "Monitor", endpoint=self.endpoint, artifacts_dir=deployment.model.artifacts_dir,
                 encryption_key=self.data_key.key, alert_topic=self.alerts,
                 alert_on_failed_runs=monitor.alert_on_failed_runs,
                 baseline_timeout=cdk.Duration.minutes(monitor.baseline_timeout_minutes),
-                resources=MonitorResources(instance_type=monitor.instance_type,
-                                           volume_size_gb=monitor.volume_size_gb,
-                                           max_runtime=cdk.Duration.seconds(monitor.max_runtime_s)),
-                data_quality=DataQuality(schedule=monitor.data_quality.schedule,
-                                         drift_threshold=monitor.data_quality.drift_threshold),
-                model_quality=ModelQuality(
-                    schedule=quality.schedule, probability_attribute=quality.probability_attribute,
-                    probability_threshold=quality.probability_threshold,
-                    ground_truth_prefix=quality.ground_truth_prefix,
-                    label_delay=cdk.Duration.hours(quality.label_delay_hours),
-                    min_auc=quality.min_auc) if quality.enabled else None)
+                resources=monitor.resources, data_quality=monitor.data_quality.to_construct(),
+                model_quality=monitor.model_quality.to_construct(decision_threshold=deployment.decision_threshold))
             self.monitor.alarms.add_to_dashboard(self.dashboard.dashboard)
             self.monitor.add_outputs()
+
+
+    def _async_inference(self, settings) -> AsyncInference:
+        """The bucket and the two outcome topics an asynchronous endpoint writes to, all under the data key."""
+        self.async_storage = SecureBucket(self, "AsyncStorage", encryption_key=self.data_key.key)
+        self.async_topics = {outcome: sns.Topic(self, f"Async{outcome}", master_key=self.data_key.key,
+                                                enforce_ssl=True)
+                             for outcome in ("Success", "Failure")}
+        return AsyncInference(
+            bucket=self.async_storage.bucket, encryption_key=self.data_key.key,
+            success_topic=self.async_topics["Success"], error_topic=self.async_topics["Failure"],
+            max_concurrent_invocations_per_instance=settings.max_concurrent_invocations_per_instance,
+            scaling=AsyncScaling(min_capacity=settings.min_capacity, max_capacity=settings.max_capacity,
+                                 backlog_per_instance_target=settings.backlog_per_instance_target))
 
 
 def update_remedies(stack_name: str) -> UpdateRemedies:

@@ -5,13 +5,12 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from ml_constructs.alert_topic import AlertTopic
-from ml_constructs.lambda_model_function import AsyncInvocation, FunctionSizing, LambdaModelFunction
-from ml_constructs.model_metadata import ModelMetadata
-from ml_constructs.prediction_api import ApiThrottling, PredictionApi
+from ml_constructs.lambda_model_function import LambdaModelFunction
+from ml_constructs.prediction_api import PredictionApi
 from ml_constructs.secure_storage import DataKey, SecureBucket
-from ml_constructs.serverless_alarms import ServerlessAlarms, ServerlessAlarmThresholds, ServerlessDashboard
+from ml_constructs.serverless_alarms import ServerlessAlarms, ServerlessDashboard
 from ml_constructs.upload_trigger import UploadTrigger
-from stacks.config import AppConfig
+from stacks.deployment import Deployment
 
 MIB = 1024 * 1024
 
@@ -19,11 +18,12 @@ MIB = 1024 * 1024
 class ServerlessStack(cdk.Stack):
     """Wires the serverless constructs from configuration; no AWS logic lives here."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, deployment: Deployment, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        config = deployment.config
         serverless, uploads = config.serverless, config.serverless.upload_trigger
-        name = f"{config.model.name}-serverless"
-        metadata = ModelMetadata.load(config.model.artifacts_dir)
+        name = f"{deployment.base_name}-serverless"
+        metadata = deployment.model
 
         self.data_key = DataKey(self, "DataKey",
                                 description=f"Encrypts {name} uploads, results, failures, alerts, logs")
@@ -35,20 +35,15 @@ class ServerlessStack(cdk.Stack):
                                 "REJECTED_PREFIX": uploads.rejected_prefix,
                                 "MAX_FILE_BYTES": str(uploads.max_file_mb * MIB)})
         self.model_function = LambdaModelFunction(
-            self, "Model", artifacts_dir=config.model.artifacts_dir, encryption_key=self.data_key.key,
+            self, "Model", artifacts_dir=str(metadata.artifacts_dir), encryption_key=self.data_key.key,
             service_name=name, architecture=serverless.architecture, tracing=serverless.tracing,
-            sizing=FunctionSizing(memory_mb=serverless.memory_mb, timeout=cdk.Duration.seconds(serverless.timeout_s),
-                                  reserved_concurrency=serverless.reserved_concurrency,
-                                  provisioned_concurrency=serverless.provisioned_concurrency),
-            async_invocation=AsyncInvocation(retry_attempts=uploads.retry_attempts,
-                                             max_event_age=cdk.Duration.minutes(uploads.max_event_age_minutes)),
-            environment=environment, log_retention_days=serverless.log_retention_days)
+            sizing=serverless.sizing, async_invocation=uploads.async_invocation, environment=environment,
+            log_retention_days=serverless.log_retention_days, metrics_namespace=deployment.metrics_namespace)
 
         self.api = PredictionApi(
             self, "Api", handler=self.model_function.alias, api_name=name, n_features=metadata.n_features,
             encryption_key=self.data_key.key, max_instances=serverless.api.max_instances, auth=serverless.api.auth,
-            throttling=ApiThrottling(rate_limit=serverless.api.throttle_rate_limit,
-                                     burst_limit=serverless.api.throttle_burst_limit),
+            throttling=serverless.api.throttling,
             quota_per_day=serverless.api.quota_per_day, stage_name=serverless.api.stage_name,
             access_log_retention_days=serverless.api.access_log_retention_days,
             web_acl_arn=serverless.api.web_acl_arn, execution_logging=serverless.api.execution_logging,
@@ -64,13 +59,7 @@ class ServerlessStack(cdk.Stack):
 
         limits = serverless.alarms
         self.alarms = ServerlessAlarms(self, "Alarms", function=self.model_function, api=self.api, name_prefix=name,
-                                       thresholds=ServerlessAlarmThresholds(
-                                           errors_per_5min=limits.errors_per_5min,
-                                           throttles_per_5min=limits.throttles_per_5min,
-                                           duration_p99_percent_of_timeout=limits.duration_p99_percent_of_timeout,
-                                           api_5xx_per_5min=limits.api_5xx_per_5min,
-                                           api_latency_p99_ms=limits.api_latency_p99_ms,
-                                           async_failures=limits.async_failures))
+                                       thresholds=limits.to_construct())
         self.alerts.notify_on(*self.alarms.all_alarms)
         self.dashboard = ServerlessDashboard(self, "Dashboard", function=self.model_function, api=self.api,
                                              alarms=self.alarms, dashboard_name=name)

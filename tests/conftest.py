@@ -1,7 +1,6 @@
 """Shared fixtures: the app is synthesized once per session, with the context the CLI would pass."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,8 @@ os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 import aws_cdk as cdk  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
 
+from tests.context import pinned_context  # noqa: E402
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS_DIR = REPO_ROOT / "artifacts" / "fraud-detector"
 #: Unit tests skip Lambda bundling (pip-installing onnxruntime takes ~20 s); tests/compliance and
@@ -27,21 +28,22 @@ SKIP_BUNDLING = {"aws:cdk:bundling-stacks": []}
 
 
 def cli_context() -> dict[str, Any]:
-    """The context `cdk synth` passes: cdk.json's context (cdk.App() in pytest does not read cdk.json)."""
-    return json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    """The context the suite synthesizes with, as `cdk synth` would pass it: pinned in tests/context.py, not
+    read from cdk.json, so a user's own cdk.json (their model, their choices) keeps the suite green."""
+    return pinned_context()
 
 
 def build_app(*, overrides: dict[str, Any] | None = None, bundle: bool = False, outdir: str | None = None,
               nag: bool = False) -> tuple[cdk.App, dict[str, cdk.Stack]]:
-    """A fresh app with every enabled stack, built from cdk.json plus ``-c``-style overrides."""
+    """A fresh app with every enabled stack, built from the pinned context plus ``-c``-style overrides."""
     from stacks.app_builder import build_stacks
-    from stacks.config import config_from_context
+    from stacks.deployment import deployment_from_context
 
     context = {**cli_context(), **(overrides or {})}
     if not bundle:
         context.update(SKIP_BUNDLING)
     app = cdk.App(context=context, outdir=outdir)
-    stacks = build_stacks(app, config_from_context(app.node.get_all_context()))
+    stacks = build_stacks(app, deployment_from_context(app.node.get_all_context()))
     if nag:
         from cdk_nag import AwsSolutionsChecks
 

@@ -1,11 +1,11 @@
-"""Builds the demo fraud detector and its artifacts from seeded synthetic data.
+"""Packages scikit-learn models into deployable folders, and builds the demo fraud detector.
 
-Run ``python -m training.build`` from the repository root. Every file it writes
-is a pure function of the seed and the pinned library versions: two runs on the
-same toolchain give byte-identical folders, so a changed model always gets a new
-content-hash version and an unchanged one never triggers a redeploy.
+``python -m training.package`` packages a user's saved estimator; ``python -m training.build``
+fits the demo from seeded synthetic data and packages it with the same code. Every file written
+is a pure function of the inputs and the pinned library versions: two runs give byte-identical
+folders on any CPU, so a changed model always gets a new content-hash version and an unchanged
+one never triggers a redeploy.
+
+This package's ``__init__`` imports nothing: the CDK app imports ``training.contract`` (pydantic
+and the standard library only) without loading numpy or scikit-learn.
 """
-
-from training.data import FEATURE_NAMES, LABEL_NAME
-
-__all__ = ["FEATURE_NAMES", "LABEL_NAME"]

@@ -1,21 +1,20 @@
 """``python -m training.build``: fit every demo model version and write its folder.
 
-Each folder (``<out>/fraud-detector``, ``<out>/fraud-detector-v2``) holds
-model.joblib, model.onnx, metadata.json, baseline.csv and samples/. Folders are
-assembled in a temporary directory and swapped in whole, so no stale file
+Each folder (``<out>/fraud-detector``, ``<out>/fraud-detector-v2``) is written by
+``training.package`` (the same code that packages a user's model): model.joblib,
+model.onnx, metadata.json, baseline.csv, drift_baseline.json and samples/. Folders
+are assembled in a temporary directory and swapped in whole, so no stale file
 survives a rebuild.
 """
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from training import datafiles, export, metadata
+from training import datafiles, export, metadata, package
 from training.data import (
     DEFAULT_ROWS,
     DEFAULT_SEED,
@@ -24,7 +23,7 @@ from training.data import (
     generate,
     holdout_split,
 )
-from training.model import MODEL_NAME, POSITIVE_CLASS, VERSIONS, ModelVersion, fit, holdout_auc
+from training.model import MODEL_NAME, VERSIONS, ModelVersion, fit, holdout_auc
 
 DEFAULT_OUT = Path("artifacts")
 
@@ -44,12 +43,13 @@ def build(
     n_rows: int = DEFAULT_ROWS,
     versions: tuple[ModelVersion, ...] = VERSIONS,
 ) -> list[BuiltVersion]:
-    """Generate the data once, then fit and write every version under ``out``."""
-    libraries = metadata.library_versions()
-    metadata.check_serving_compatibility(libraries)
+    """Generate the data once, then fit every version and write it with ``training.package``."""
+    metadata.check_serving_compatibility(metadata.library_versions())
     dataset = generate(seed=seed, n_rows=n_rows)
     train, test = holdout_split(dataset, seed=seed)
     out.mkdir(parents=True, exist_ok=True)
+    reference = datafiles.Rows(features=dataset.features[train], labels=dataset.labels[train], row_numbers=train)
+    samples = datafiles.Rows(features=dataset.features[test], labels=dataset.labels[test], row_numbers=test)
 
     built = []
     for version in versions:
@@ -57,57 +57,25 @@ def build(
         if pipeline.n_features_in_ != len(FEATURE_NAMES):
             raise RuntimeError("the pipeline does not take every feature")
         auc = holdout_auc(pipeline, dataset.features[test], dataset.labels[test])
-
-        staging = Path(tempfile.mkdtemp(prefix=f".{version.folder}.", dir=out))
-        try:
-            joblib_path = export.write_joblib(pipeline, staging)
-            export.write_onnx(pipeline, len(FEATURE_NAMES), staging)
-            datafiles.write_baseline(dataset, train, FEATURE_NAMES, staging)
-            datafiles.write_samples(dataset, test, FEATURE_NAMES, staging)
-            document = {
-                "model_name": MODEL_NAME,
-                "model_version": metadata.content_version(version.label, joblib_path),
-                "framework": metadata.FRAMEWORK,
-                "framework_version": metadata.FRAMEWORK_VERSION,
-                "feature_names": list(FEATURE_NAMES),
-                "n_features": len(FEATURE_NAMES),
-                "label_name": LABEL_NAME,
-                "positive_class": POSITIVE_CLASS,
-                "library_versions": libraries,
-                "onnx": _onnx_section(),
-                "metrics": {
-                    "holdout_auc": metadata.round_metric(auc),
-                    "n_train": len(train),
-                    "n_test": len(test),
-                    "positive_rate": metadata.round_metric(dataset.positive_rate),
-                },
-                "files": metadata.file_hashes(staging),
-            }
-            metadata.write_metadata(staging, document)
-            target = _swap_in(staging, out / version.folder)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        built.append(BuiltVersion(folder=target, metadata=document))
+        folder, document, _ = package.package(
+            pipeline,
+            name=MODEL_NAME,
+            feature_names=list(FEATURE_NAMES),
+            label_name=LABEL_NAME,
+            reference=reference,
+            samples=samples,
+            out=out / version.folder,
+            version_label=version.label,
+            id_prefix="txn",
+            metrics={
+                "holdout_auc": metadata.round_metric(auc),
+                "n_train": len(train),
+                "n_test": len(test),
+                "positive_rate": metadata.round_metric(dataset.positive_rate),
+            },
+        )
+        built.append(BuiltVersion(folder=folder, metadata=document))
     return built
-
-
-def _onnx_section() -> dict:
-    return {
-        "input_name": export.ONNX_INPUT_NAME,
-        "probabilities_output": export.ONNX_PROBABILITIES_OUTPUT,
-        "opset": export.ONNX_OPSET,
-    }
-
-
-def _swap_in(staging: Path, target: Path) -> Path:
-    """Replace ``target`` with the fully written ``staging`` folder."""
-    # mkdtemp creates 0700; give the folder the mode any other folder gets.
-    staging.chmod(0o755)
-    if target.exists():
-        shutil.rmtree(target)
-    staging.rename(target)
-    return target
 
 
 def _report(result: BuiltVersion) -> str:

@@ -2,11 +2,11 @@
 request samples used by demos, tests and benchmarks."""
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
-
-from training.data import LABEL_NAME, Dataset
 
 BASELINE_FILE = "baseline.csv"
 BASELINE_ROWS = 5000
@@ -18,6 +18,19 @@ LABELED_POSITIVES = 10
 # Features are rounded to at most 4 decimals when generated; 10 significant
 # digits print them exactly and drop float noise such as 12.340000000000002.
 _SIGNIFICANT_DIGITS = 10
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rows:
+    """Feature rows (float64, columns in the model's order), their 0/1 labels when known,
+    and a number per row that names it in labeled.csv's id column."""
+
+    features: np.ndarray
+    labels: Optional[np.ndarray] = None
+    row_numbers: Optional[np.ndarray] = None
+
+    def numbers(self) -> np.ndarray:
+        return np.arange(len(self.features)) if self.row_numbers is None else self.row_numbers
 
 
 def format_number(value: float) -> str:
@@ -33,42 +46,37 @@ def _csv_line(values: list[str]) -> str:
     return ",".join(values) + "\n"
 
 
-def write_baseline(
-    dataset: Dataset, train_rows: np.ndarray, feature_names: tuple[str, ...], folder: Path
-) -> Path:
-    """Training rows with a header of feature names and no label column: what a
-    Model Monitor data-quality baselining job expects."""
+def write_baseline(features: np.ndarray, feature_names: tuple[str, ...], folder: Path) -> Path:
+    """The first BASELINE_ROWS rows with a header of feature names and no label
+    column: what a Model Monitor data-quality baselining job expects (and what the
+    benchmarks read as rows of features)."""
     path = folder / BASELINE_FILE
     lines = [_csv_line(list(feature_names))]
-    for row in dataset.features[train_rows[:BASELINE_ROWS]]:
+    for row in features[:BASELINE_ROWS]:
         lines.append(_csv_line([format_number(value) for value in row]))
     path.write_text("".join(lines), encoding="utf-8", newline="")
     return path
 
 
-def _first_of_each_class(
-    labels: np.ndarray, rows: np.ndarray, *, negatives: int, positives: int
-) -> np.ndarray:
-    """The first ``negatives`` legitimate and ``positives`` fraud rows, in row order.
-    Fraud is rare; picking by class guarantees demos show both outcomes."""
-    chosen = np.concatenate(
-        [rows[labels[rows] == 0][:negatives], rows[labels[rows] == 1][:positives]]
-    )
-    if len(chosen) != negatives + positives:
-        raise ValueError("not enough rows of each class for the samples")
-    return np.sort(chosen)
+def _first_of_each_class(labels: np.ndarray, *, negatives: int, positives: int) -> np.ndarray:
+    """Indices of the first ``negatives`` class-0 and ``positives`` class-1 rows, in row
+    order (fewer when the data has fewer). The positive class is often rare; picking by
+    class makes demos show both outcomes."""
+    return np.sort(np.concatenate([np.flatnonzero(labels == 0)[:negatives],
+                                   np.flatnonzero(labels == 1)[:positives]]))
 
 
-def write_samples(
-    dataset: Dataset, test_rows: np.ndarray, feature_names: tuple[str, ...], folder: Path
-) -> list[Path]:
-    """Hold-out rows as request bodies in every format the runtimes accept."""
+def write_samples(rows: Rows, feature_names: tuple[str, ...], label_name: Optional[str], folder: Path,
+                  *, id_prefix: str = "row") -> list[Path]:
+    """Rows as request bodies in every format the runtimes accept, and a labeled
+    upload (samples/labeled.csv) when labels are known."""
     samples = folder / SAMPLES_FOLDER
     samples.mkdir()
-    request_rows = _first_of_each_class(
-        dataset.labels, test_rows, negatives=REQUEST_NEGATIVES, positives=REQUEST_POSITIVES
-    )
-    request = [[_json_number(v) for v in dataset.features[i]] for i in request_rows]
+    if rows.labels is None:
+        request_rows = np.arange(min(len(rows.features), REQUEST_NEGATIVES + REQUEST_POSITIVES))
+    else:
+        request_rows = _first_of_each_class(rows.labels, negatives=REQUEST_NEGATIVES, positives=REQUEST_POSITIVES)
+    request = [[_json_number(v) for v in rows.features[i]] for i in request_rows]
 
     request_csv = samples / "request.csv"
     request_csv.write_text(
@@ -82,14 +90,16 @@ def write_samples(
     rows_jsonl.write_text(
         "".join(json.dumps({"features": row}) + "\n" for row in request), encoding="utf-8"
     )
+    written = [request_csv, request_json, rows_jsonl]
+    if rows.labels is None or label_name is None:
+        return written
 
-    labeled_rows = _first_of_each_class(
-        dataset.labels, test_rows, negatives=LABELED_NEGATIVES, positives=LABELED_POSITIVES
-    )
-    lines = [_csv_line(["id", *feature_names, LABEL_NAME])]
+    labeled_rows = _first_of_each_class(rows.labels, negatives=LABELED_NEGATIVES, positives=LABELED_POSITIVES)
+    numbers = rows.numbers()
+    lines = [_csv_line(["id", *feature_names, label_name])]
     for i in labeled_rows:
-        values = [format_number(v) for v in dataset.features[i]]
-        lines.append(_csv_line([f"txn-{i:06d}", *values, str(int(dataset.labels[i]))]))
+        values = [format_number(v) for v in rows.features[i]]
+        lines.append(_csv_line([f"{id_prefix}-{int(numbers[i]):06d}", *values, str(int(rows.labels[i]))]))
     labeled_csv = samples / "labeled.csv"
     labeled_csv.write_text("".join(lines), encoding="utf-8", newline="")
-    return [request_csv, request_json, rows_jsonl, labeled_csv]
+    return [*written, labeled_csv]

@@ -15,13 +15,25 @@ The same binning convention (numpy ``searchsorted(edges, x, side="left")``) is u
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 SCHEMA_VERSION = 1
+FILE_NAME = "drift_baseline.json"
 DECILES = tuple(q / 10 for q in range(1, 10))
 MAX_SAMPLE = 1000
+#: Every value written is rounded to this many significant digits, so last-bit differences between BLAS
+#: kernels in the scores never reach the file (the same commit writes the same bytes on every CPU).
+SIGNIFICANT_DIGITS = 10
+
+
+def _round(values: np.ndarray) -> np.ndarray:
+    """Round to SIGNIFICANT_DIGITS significant digits through their decimal text (exact and portable)."""
+    return np.array([float(f"{value:.{SIGNIFICANT_DIGITS}g}") for value in np.asarray(values).tolist()],
+                    dtype=np.float64)
 
 
 class DriftBaselineError(ValueError):
@@ -34,15 +46,17 @@ def reference_statistics(values: np.ndarray) -> dict[str, Any]:
     finite = np.sort(values[np.isfinite(values)])
     if finite.size == 0:
         raise DriftBaselineError("a column has no finite reference value")
-    edges = np.unique(np.quantile(finite, DECILES))
+    # Fractions are counted against the rounded edges: a value would have to lie within a kernel's last-bit
+    # difference of a 10-digit decimal edge to land in another bin on another CPU.
+    edges = np.unique(_round(np.quantile(finite, DECILES)))
     bins = np.searchsorted(edges, finite, side="left")
     fractions = np.bincount(bins, minlength=edges.size + 1) / finite.size
     ranks = np.unique(np.round(np.linspace(0, finite.size - 1, min(MAX_SAMPLE, finite.size))).astype(np.int64))
     return {"edges": [float(edge) for edge in edges],
-            "fractions": [float(fraction) for fraction in fractions],
-            "missing_rate": float(1.0 - finite.size / values.size),
-            "min": float(finite[0]), "max": float(finite[-1]),
-            "sample": [float(value) for value in finite[ranks]]}
+            "fractions": [float(fraction) for fraction in _round(fractions)],
+            "missing_rate": float(_round([1.0 - finite.size / values.size])[0]),
+            "min": float(_round(finite[:1])[0]), "max": float(_round(finite[-1:])[0]),
+            "sample": [float(value) for value in _round(finite[ranks])]}
 
 
 def build_drift_baseline(features: np.ndarray, feature_names: Sequence[str], scores: np.ndarray) -> dict[str, Any]:
@@ -68,3 +82,10 @@ def build_drift_baseline(features: np.ndarray, feature_names: Sequence[str], sco
         raise DriftBaselineError("the scores have no finite value") from None
     return {"schema_version": SCHEMA_VERSION, "n_rows": int(features.shape[0]), "features": statistics,
             "prediction": prediction}
+
+
+def write_drift_baseline(document: dict, folder: Path) -> Path:
+    """Write the document as canonical JSON (sorted keys, trailing newline)."""
+    path = folder / FILE_NAME
+    path.write_text(json.dumps(document, sort_keys=True, separators=(",", ":")) + "\n", encoding="utf-8")
+    return path

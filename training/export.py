@@ -1,4 +1,4 @@
-"""Writes a fitted pipeline as model.joblib (for the scikit-learn container) and
+"""Writes a fitted estimator or pipeline as model.joblib (for the scikit-learn container) and
 model.onnx (for Lambda and the edge), both byte-for-byte reproducible."""
 
 import sys
@@ -8,6 +8,7 @@ import joblib
 import onnx
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType
+from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
 JOBLIB_FILE = "model.joblib"
@@ -20,8 +21,6 @@ ONNX_ML_OPSET = 3
 # Python 3.14 raised pickle.DEFAULT_PROTOCOL to 5; pin it so the file never
 # changes with the interpreter that builds it (the container runs Python 3.9).
 PICKLE_PROTOCOL = 4
-# skl2onnx names the graph with a random UUID unless told otherwise.
-ONNX_GRAPH_NAME = "fraud_detector"
 # skl2onnx names some graph nodes in hash-seed-dependent order (measured: the same
 # pipeline converted under PYTHONHASHSEED=0 and =1 gives different bytes).
 REQUIRED_HASH_SEED = "0"
@@ -32,25 +31,31 @@ def hash_seed_is_fixed() -> bool:
     return sys.flags.hash_randomization == 0
 
 
-def write_joblib(pipeline: Pipeline, folder: Path) -> Path:
-    """Dump the pipeline uncompressed; the serving container loads it with joblib."""
+def write_joblib(estimator: BaseEstimator, folder: Path) -> Path:
+    """Dump the estimator uncompressed; the serving container loads it with joblib."""
     path = folder / JOBLIB_FILE
-    joblib.dump(pipeline, path, compress=0, protocol=PICKLE_PROTOCOL)
+    joblib.dump(estimator, path, compress=0, protocol=PICKLE_PROTOCOL)
     return path
 
 
-def to_onnx(pipeline: Pipeline, n_features: int) -> onnx.ModelProto:
+def graph_name(model_name: str) -> str:
+    """The ONNX graph's name (skl2onnx would pick a random UUID): the model name as an identifier."""
+    return model_name.replace("-", "_")
+
+
+def to_onnx(estimator: BaseEstimator, n_features: int, model_name: str) -> onnx.ModelProto:
     """Convert to ONNX: float32 ``features`` [None, n] in; ``label`` and a plain
     float ``probabilities`` [None, 2] tensor out (no ZipMap of dicts)."""
     if not hash_seed_is_fixed():
         raise RuntimeError(
             "ONNX conversion is only reproducible with PYTHONHASHSEED="
-            f"{REQUIRED_HASH_SEED}; run `python -m training.build`, which sets it."
+            f"{REQUIRED_HASH_SEED}; run `python -m training.build` or `python -m training.package`, "
+            "which set it."
         )
-    classifier = pipeline.steps[-1][1]
+    classifier = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
     model = convert_sklearn(
-        pipeline,
-        name=ONNX_GRAPH_NAME,
+        estimator,
+        name=graph_name(model_name),
         initial_types=[(ONNX_INPUT_NAME, FloatTensorType([None, n_features]))],
         options={id(classifier): {"zipmap": False}},
         target_opset={"": ONNX_OPSET, "ai.onnx.ml": ONNX_ML_OPSET},
@@ -64,8 +69,8 @@ def to_onnx(pipeline: Pipeline, n_features: int) -> onnx.ModelProto:
     return model
 
 
-def write_onnx(pipeline: Pipeline, n_features: int, folder: Path) -> Path:
-    """Convert and serialize the pipeline to ``model.onnx``."""
+def write_onnx(model: onnx.ModelProto, folder: Path) -> Path:
+    """Serialize a converted model to ``model.onnx``."""
     path = folder / ONNX_FILE
-    path.write_bytes(to_onnx(pipeline, n_features).SerializeToString())
+    path.write_bytes(model.SerializeToString())
     return path

@@ -23,6 +23,11 @@ FRAMEWORK = "sklearn"
 # does not load there.
 FRAMEWORK_VERSION = "1.2-1"
 SERVING_LIBRARY_VERSIONS = {"scikit_learn": "1.2.1", "numpy": "1.24.1"}
+# SageMaker scikit-learn framework versions and the scikit-learn release inside each container.
+# This project deploys FRAMEWORK_VERSION only; the others are named so a refusal can say where a
+# model saved with them would run.
+SAGEMAKER_SKLEARN_VERSIONS = {"0.20.0": "0.20.0", "0.23-1": "0.23.2", "1.0-1": "1.0.2", "1.2-1": "1.2.1",
+                              "1.4-2": "1.4.2"}
 HASH_PREFIX_LENGTH = 12
 METRIC_DIGITS = 6
 

@@ -44,8 +44,31 @@ VERSIONS: tuple[ModelVersion, ...] = (
 )
 
 
+def quantize(values: np.ndarray) -> np.ndarray:
+    """Round float64 values to float32 precision (24-bit significand), kept as float64.
+
+    Measured: the same fit under OPENBLAS_CORETYPE unset, Prescott and Haswell gives
+    coefficients that differ by up to 5e-13 relative (BLAS kernels sum in different
+    orders), so model.joblib's bytes and its version hash depended on the CPU. Rounding
+    to float32 precision (6e-8 relative steps, the precision model.onnx computes in
+    anyway) maps those neighbours to one value; the chance that a kernel difference
+    straddles a rounding boundary is about 1e-5 per parameter.
+    """
+    return np.asarray(values, dtype=np.float64).astype(np.float32).astype(np.float64)
+
+
+def _quantize_fitted(pipeline: Pipeline) -> None:
+    scaler, classifier = pipeline.named_steps["scale"], pipeline.named_steps["classify"]
+    scaler.mean_ = quantize(scaler.mean_)
+    scaler.var_ = quantize(scaler.var_)
+    scaler.scale_ = quantize(scaler.scale_)
+    classifier.coef_ = quantize(classifier.coef_)
+    classifier.intercept_ = quantize(classifier.intercept_)
+
+
 def fit(version: ModelVersion, features: np.ndarray, labels: np.ndarray) -> Pipeline:
-    """Fit the version's pipeline on one thread, so results never depend on core count."""
+    """Fit the version's pipeline on one thread, so results never depend on core count,
+    then quantize its parameters, so they never depend on the BLAS kernel either."""
     pipeline = Pipeline(
         [
             ("scale", StandardScaler()),
@@ -61,6 +84,7 @@ def fit(version: ModelVersion, features: np.ndarray, labels: np.ndarray) -> Pipe
     )
     with threadpool_limits(limits=1):
         pipeline.fit(features, labels)
+    _quantize_fitted(pipeline)
     return pipeline
 
 

@@ -23,7 +23,8 @@ BUCKET_ENV = "MODEL_S3_BUCKET"
 KEY_ENV = "MODEL_S3_KEY"
 VERSION_ENV = "MODEL_VERSION"
 LOCAL_PATH_ENV = "MODEL_LOCAL_PATH"
-DEFAULT_THRESHOLD = 0.5
+#: The model contract (training/contract.py) this reader follows; any other version is refused at init.
+SCHEMA_VERSION = 2
 CONFIDENCE_DIGITS = 6
 #: Largest magnitude a float32 input can hold; larger JSON numbers would turn into inf in the tensor.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -47,14 +48,15 @@ class OnnxModel:
     """A binary classifier exported to ONNX, with the metadata that governs its inputs and outputs."""
 
     def __init__(self, onnx_bytes: bytes, metadata: Mapping[str, Any]) -> None:
+        check_schema_version(metadata)
         self.metadata = dict(metadata)
-        self.model_name = str(metadata.get("model_name", "model"))
+        self.model_name = str(metadata["model_name"])
         self.model_version = str(metadata["model_version"])
         self.feature_names = tuple(str(name) for name in metadata["feature_names"])
         self.n_features = len(self.feature_names)
-        self.threshold = float(metadata.get("decision_threshold", DEFAULT_THRESHOLD))
-        positive_class = int(metadata.get("positive_class", 1))
-        onnx_names = metadata.get("onnx", {})
+        self.threshold = float(metadata["decision_threshold"])
+        positive_class = int(metadata["positive_class"])
+        onnx_names = metadata["onnx"]
         options = onnxruntime.SessionOptions()
         # One thread: pools only add tail latency to single rows, and a Lambda at 512 MB has a fraction of a vCPU.
         options.intra_op_num_threads = 1
@@ -63,8 +65,8 @@ class OnnxModel:
                                                      providers=["CPUExecutionProvider"])
         inputs = {item.name: item for item in self._session.get_inputs()}
         outputs = {item.name for item in self._session.get_outputs()}
-        self._input_name = str(onnx_names.get("input_name") or next(iter(inputs)))
-        self._output_name = str(onnx_names.get("probabilities_output", "probabilities"))
+        self._input_name = str(onnx_names["input_name"])
+        self._output_name = str(onnx_names["probabilities_output"])
         problems = []
         if self._input_name not in inputs:
             problems.append(f"the ONNX graph has no input {self._input_name!r} (inputs: {sorted(inputs)})")
@@ -90,12 +92,25 @@ class OnnxModel:
         finite = np.isfinite(probability)
         if not finite.all():
             raise ScoreError(np.flatnonzero(~finite).tolist())
+        version = self.model_version
+        return [{"prediction": label, "confidence": confidence, "model_version": version}
+                for label, confidence in self.decisions(probability)]
+
+    def decisions(self, probability: np.ndarray) -> list[tuple[int, float]]:
+        """``(prediction, confidence)`` per finite probability of the positive class (the threshold applied)."""
         positive = probability >= self.threshold
         confidence = np.where(positive, probability, 1.0 - probability)
-        version = self.model_version
         labels = (self._negative_label, self._positive_label)
-        return [{"prediction": labels[flag], "confidence": round(value, CONFIDENCE_DIGITS), "model_version": version}
+        return [(labels[flag], round(value, CONFIDENCE_DIGITS))
                 for flag, value in zip(positive.tolist(), confidence.tolist())]
+
+
+def check_schema_version(metadata: Mapping[str, Any]) -> None:
+    """Refuse metadata written for another version of the model contract, naming the one this code reads."""
+    found = metadata.get("schema_version") if isinstance(metadata, Mapping) else None
+    if found != SCHEMA_VERSION:
+        raise ModelLoadError(f"{METADATA_FILE} has schema_version {found!r}; this function reads schema_version "
+                             f"{SCHEMA_VERSION}: re-package the model with `python -m training.package`")
 
 
 def load_model(environ: Mapping[str, str], *, s3_client: Any = None) -> OnnxModel:

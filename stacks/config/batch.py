@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import zoneinfo
-from dataclasses import dataclass, field
 
-from stacks.config.schema import constrained
+import aws_cdk as cdk
+from pydantic import Field
+
+from ml_constructs.batch_scoring import RetryPolicy, TransformSettings
+from stacks.config.base import ConfigModel, setting
 
 DEFAULT_INSTANCE_TYPE = "ml.m5.xlarge"
 DEFAULT_INSTANCE_COUNT = 4
@@ -23,22 +26,27 @@ SCHEDULE_PATTERN = r"(cron|rate)\(.+\)"
 PREFIX_PATTERN = r"([A-Za-z0-9!_.*'()-]+/)*"
 
 
-@dataclass(frozen=True, kw_only=True)
-class BatchTransformConfig:
+class BatchTransformConfig(ConfigModel):
     """The transform job: instances, payload packing and the ID column kept next to each prediction."""
 
-    instance_type: str = constrained(DEFAULT_INSTANCE_TYPE, pattern=INSTANCE_TYPE_PATTERN,
+    instance_type: str = setting(DEFAULT_INSTANCE_TYPE, pattern=INSTANCE_TYPE_PATTERN,
                                      help="a SageMaker instance type such as ml.m5.xlarge")
-    instance_count: int = constrained(DEFAULT_INSTANCE_COUNT, minimum=1, maximum=100)
-    max_payload_mb: int = constrained(6, minimum=1, maximum=100,
+    instance_count: int = setting(DEFAULT_INSTANCE_COUNT, ge=1, le=100)
+    max_payload_mb: int = setting(6, ge=1, le=100,
                                       help="MaxPayloadInMB: lines are packed into requests of at most this size")
-    max_concurrent_transforms: int = constrained(4, minimum=1, maximum=100,
+    max_concurrent_transforms: int = setting(4, ge=1, le=100,
                                                  help="requests in flight per instance (one per vCPU suits the "
                                                       "scikit-learn container's one worker per vCPU)")
-    id_column: int | None = constrained(0, minimum=0, maximum=1000)
+    id_column: int | None = setting(0, ge=0, le=1000)
     """0-based column of the row identifier, excluded from features and written next to the prediction;
     null: every column is a feature and the whole input row is kept."""
-    job_timeout_minutes: int = constrained(360, minimum=10, maximum=7 * 24 * 60)
+    job_timeout_minutes: int = setting(360, ge=10, le=7 * 24 * 60)
+
+    def to_construct(self) -> TransformSettings:
+        return TransformSettings(instance_type=self.instance_type, instance_count=self.instance_count,
+                                 max_payload_mb=self.max_payload_mb,
+                                 max_concurrent_transforms=self.max_concurrent_transforms, id_column=self.id_column,
+                                 job_timeout=cdk.Duration.minutes(self.job_timeout_minutes))
 
     def problems(self) -> list[str]:
         if self.max_concurrent_transforms * self.max_payload_mb > MAX_CONCURRENT_PAYLOAD_MB:
@@ -48,13 +56,12 @@ class BatchTransformConfig:
         return []
 
 
-@dataclass(frozen=True, kw_only=True)
-class BatchScheduleConfig:
+class BatchScheduleConfig(ConfigModel):
     """When runs start: an EventBridge Scheduler cron or rate expression in a time zone."""
 
     enabled: bool = True
     """false keeps the schedule but DISABLED (manual runs still work)."""
-    expression: str = constrained(DEFAULT_SCHEDULE, pattern=SCHEDULE_PATTERN,
+    expression: str = setting(DEFAULT_SCHEDULE, pattern=SCHEDULE_PATTERN,
                                   help="an EventBridge Scheduler expression such as cron(0 2 * * ? *) or "
                                        "rate(12 hours)")
     time_zone: str = DEFAULT_TIME_ZONE
@@ -70,17 +77,16 @@ class BatchScheduleConfig:
         return []
 
 
-@dataclass(frozen=True, kw_only=True)
-class BatchStorageConfig:
+class BatchStorageConfig(ConfigModel):
     """Input and output buckets: created (KMS, versioned, TLS-only, retained) or existing ones by name."""
 
-    input_bucket_name: str | None = constrained(None, pattern=BUCKET_NAME_PATTERN, help="an S3 bucket name")
+    input_bucket_name: str | None = setting(None, pattern=BUCKET_NAME_PATTERN, help="an S3 bucket name")
     """null creates the input bucket."""
-    input_kms_key_arn: str | None = constrained(None, pattern=KMS_KEY_ARN_PATTERN, help="a KMS key ARN")
+    input_kms_key_arn: str | None = setting(None, pattern=KMS_KEY_ARN_PATTERN, help="a KMS key ARN")
     """Key of an existing SSE-KMS input bucket (the transform job needs kms:Decrypt on it)."""
-    output_bucket_name: str | None = constrained(None, pattern=BUCKET_NAME_PATTERN, help="an S3 bucket name")
+    output_bucket_name: str | None = setting(None, pattern=BUCKET_NAME_PATTERN, help="an S3 bucket name")
     """null creates the output bucket; predictions are encrypted with this stack's key either way."""
-    default_input_prefix: str = constrained("input/", pattern=PREFIX_PATTERN,
+    default_input_prefix: str = setting("input/", pattern=PREFIX_PATTERN,
                                             help="a key prefix ending in / such as input/")
     """Scheduled runs score every object under ``s3://<input bucket>/<default_input_prefix>``."""
 
@@ -90,53 +96,43 @@ class BatchStorageConfig:
         return []
 
 
-@dataclass(frozen=True, kw_only=True)
-class BatchRetryConfig:
+class BatchRetryConfig(ConfigModel):
     """Retries with exponential backoff: throttling/API errors, and transform jobs that found no capacity."""
 
-    max_attempts: int = constrained(4, minimum=0, maximum=8)
-    interval_s: int = constrained(30, minimum=1, maximum=3600)
-    backoff_rate: float = constrained(2.0, minimum=1.0, maximum=10.0)
-    capacity_retries: int = constrained(2, minimum=0, maximum=9)
+    max_attempts: int = setting(4, ge=0, le=8)
+    interval_s: int = setting(30, ge=1, le=3600)
+    backoff_rate: float = setting(2.0, ge=1.0, le=10.0)
+    capacity_retries: int = setting(2, ge=0, le=9)
     """How often a job that failed with CapacityError is started again."""
-    capacity_wait_minutes: int = constrained(15, minimum=1, maximum=240)
+    capacity_wait_minutes: int = setting(15, ge=1, le=240)
     """Wait before the first capacity retry; doubles on each further one."""
 
+    def to_construct(self) -> RetryPolicy:
+        return RetryPolicy(max_attempts=self.max_attempts, interval=cdk.Duration.seconds(self.interval_s),
+                           backoff_rate=self.backoff_rate, capacity_retries=self.capacity_retries,
+                           capacity_wait=cdk.Duration.minutes(self.capacity_wait_minutes))
 
-@dataclass(frozen=True, kw_only=True)
-class BatchConfig:
+
+class BatchConfig(ConfigModel):
     """The batch pattern: nightly scoring of an S3 input, predictions stored by date and model version."""
 
     enabled: bool = True
-    artifacts_dir: str | None = None
-    """Training artifacts of the model to run; null means ``model.artifacts_dir``."""
-    job_name_prefix: str | None = constrained(None, pattern=JOB_NAME_PREFIX_PATTERN,
+    job_name_prefix: str | None = setting(None, pattern=JOB_NAME_PREFIX_PATTERN,
                                               help=f"lower-case letters, digits and hyphens (max "
                                                    f"{MAX_JOB_NAME_PREFIX})")
     """Transform job names read ``<prefix>-<execution name>-<attempt><retry>``; null means the model name in
-    lower case."""
-    execution_timeout_minutes: int = constrained(720, minimum=15, maximum=7 * 24 * 60)
-    transform: BatchTransformConfig = field(default_factory=BatchTransformConfig)
-    schedule: BatchScheduleConfig = field(default_factory=BatchScheduleConfig)
-    storage: BatchStorageConfig = field(default_factory=BatchStorageConfig)
-    retry: BatchRetryConfig = field(default_factory=BatchRetryConfig)
+    lower case (plus ``-<env>`` with ``-c env=<env>``)."""
+    execution_timeout_minutes: int = setting(720, ge=15, le=7 * 24 * 60)
+    transform: BatchTransformConfig = Field(default_factory=BatchTransformConfig)
+    schedule: BatchScheduleConfig = Field(default_factory=BatchScheduleConfig)
+    storage: BatchStorageConfig = Field(default_factory=BatchStorageConfig)
+    retry: BatchRetryConfig = Field(default_factory=BatchRetryConfig)
 
     def problems(self) -> list[str]:
         if self.transform.job_timeout_minutes >= self.execution_timeout_minutes:
             return [f"transform.job_timeout_minutes ({self.transform.job_timeout_minutes}) must be below "
                     f"execution_timeout_minutes ({self.execution_timeout_minutes}) so a stuck job is stopped and "
                     "reported before the execution itself times out"]
-        return []
-
-    def job_name_prefix_for(self, model_name: str) -> str:
-        """The configured prefix, else the model name in lower case (see JOB_NAME_PREFIX_PATTERN)."""
-        return self.job_name_prefix or model_name.lower()
-
-    def problems_with_model(self, model_name: str) -> list[str]:
-        """Checks against ``deploy.model`` (which this section cannot see); paths relative to ``deploy``."""
-        if self.enabled and len(self.job_name_prefix_for(model_name)) > MAX_JOB_NAME_PREFIX:
-            return [f"batch.job_name_prefix: the model name {model_name!r} ({len(model_name)} characters) is too "
-                    f"long to prefix transform job names (max {MAX_JOB_NAME_PREFIX}); set a shorter job_name_prefix"]
         return []
 
 

@@ -1,12 +1,12 @@
 """Configuration of the edge (Greengrass v2) pattern."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from pydantic import Field
 
 from ml_constructs.greengrass_component import THING_GROUP_ARN_PATTERN
 from ml_constructs.greengrass_recipe import (
     COMPONENT_NAME_PATTERN, RESERVED_NAME_PREFIXES, SEMVER_PATTERN, TOPIC_PATTERN, VERSION_PREFIX_PATTERN)
-from stacks.config.schema import constrained
+from stacks.config.base import ConfigModel, setting
 
 #: The role the Greengrass installer creates with ``--provision true`` (its default name).
 DEFAULT_TOKEN_EXCHANGE_ROLE = "GreengrassV2TokenExchangeRole"
@@ -17,18 +17,21 @@ DEPLOYMENT_NAME_PATTERN = r"[A-Za-z0-9._ -]{1,256}"
 TOPIC_HELP = "letters, digits and _ . / - (no MQTT wildcards), up to 256 characters"
 
 
-@dataclass(frozen=True, kw_only=True)
-class EdgeTopicsConfig:
-    """Local pub/sub topics; the component may subscribe to ``input`` and publish to the other two only."""
+class EdgeTopicsConfig(ConfigModel):
+    """Local pub/sub topics; the component may subscribe to ``input`` and publish to the other two only.
 
-    input: str = constrained("fraud-detector/transactions", pattern=TOPIC_PATTERN, help=TOPIC_HELP)
-    output: str = constrained("fraud-detector/predictions", pattern=TOPIC_PATTERN, help=TOPIC_HELP)
-    error: str = constrained("fraud-detector/errors", pattern=TOPIC_PATTERN, help=TOPIC_HELP)
+    Null derives them from the model's name: ``<model>/requests``, ``<model>/predictions``, ``<model>/errors``."""
+
+    input: str | None = setting(None, pattern=TOPIC_PATTERN, help=TOPIC_HELP)
+    output: str | None = setting(None, pattern=TOPIC_PATTERN, help=TOPIC_HELP)
+    error: str | None = setting(None, pattern=TOPIC_PATTERN, help=TOPIC_HELP)
 
     def problems(self) -> list[str]:
         found, seen = [], {}
         for name in ("input", "output", "error"):
             topic = getattr(self, name)
+            if topic is None:
+                continue
             if topic in seen:
                 found.append(f"{name}: {topic!r} is also the {seen[topic]} topic; input, output and error must be "
                              "three different topics")
@@ -36,22 +39,20 @@ class EdgeTopicsConfig:
         return found
 
 
-@dataclass(frozen=True, kw_only=True)
-class ComponentRefConfig:
+class ComponentRefConfig(ConfigModel):
     """Another component (and exact version) the thing group's devices must keep running."""
 
-    name: str = constrained(pattern=COMPONENT_NAME_PATTERN, help="a component name such as aws.greengrass.Cli")
-    version: str = constrained(pattern=SEMVER_PATTERN, help="MAJOR.MINOR.PATCH")
+    name: str = setting(pattern=COMPONENT_NAME_PATTERN, help="a component name such as aws.greengrass.Cli")
+    version: str = setting(pattern=SEMVER_PATTERN, help="MAJOR.MINOR.PATCH")
 
 
-@dataclass(frozen=True, kw_only=True)
-class EdgeDeploymentConfig:
+class EdgeDeploymentConfig(ConfigModel):
     """Optional deployment of the component to a thing group (it replaces the group's current deployment)."""
 
     enabled: bool = False
-    thing_group_arn: str | None = constrained(
+    thing_group_arn: str | None = setting(
         None, pattern=THING_GROUP_ARN_PATTERN, help="arn:aws:iot:<region>:<account>:thinggroup/<name>")
-    deployment_name: str | None = constrained(None, pattern=DEPLOYMENT_NAME_PATTERN,
+    deployment_name: str | None = setting(None, pattern=DEPLOYMENT_NAME_PATTERN,
                                               help="letters, digits, spaces and . _ - (max 256)")
     additional_components: tuple[ComponentRefConfig, ...] = ()
 
@@ -66,28 +67,32 @@ class EdgeDeploymentConfig:
         return found
 
 
-@dataclass(frozen=True, kw_only=True)
-class EdgeConfig:
+class TokenExchangeRoleConfig(ConfigModel):
+    """The core devices' token exchange role (the identity Greengrass uses to fetch artifacts)."""
+
+    create: bool = True
+    """true: the stack owns a least-privilege role (``name``, else a derived name) for the devices to use;
+    false: an existing role (``name``, else the installer's default GreengrassV2TokenExchangeRole) is given read
+    access to the artifacts."""
+    name: str | None = setting(None, pattern=ROLE_NAME_PATTERN, help="an IAM role name")
+
+
+class EdgeConfig(ConfigModel):
     """The Greengrass v2 component pattern: ONNX inference on core devices over local pub/sub."""
 
     enabled: bool = True
-    component_name: str | None = constrained(None, pattern=COMPONENT_NAME_PATTERN,
+    component_name: str | None = setting(None, pattern=COMPONENT_NAME_PATTERN,
                                              help="reverse-DNS letters, digits and . _ - (max 128)")
     """Null means ``com.example.<Model>`` (e.g. com.example.FraudDetector)."""
-    version: str = constrained("1.0", pattern=VERSION_PREFIX_PATTERN, help="MAJOR.MINOR; the patch is derived")
-    description: str = constrained("Scores transactions with an ONNX model over Greengrass local pub/sub",
+    version: str = setting("1.0", pattern=VERSION_PREFIX_PATTERN, help="MAJOR.MINOR; the patch is derived")
+    description: str = setting("Scores transactions with an ONNX model over Greengrass local pub/sub",
                                    pattern=r"[^\n]{0,1024}", help="one line, up to 1024 characters")
-    publisher: str = constrained(DEFAULT_PUBLISHER, pattern=r"[^\n]{1,128}", help="one line, 1 to 128 characters")
-    artifacts_dir: str | None = None
-    """Training artifacts with model.onnx and metadata.json; null means ``model.artifacts_dir``."""
-    score_threshold: float = constrained(0.5, minimum=0.0, maximum=1.0)
-    topics: EdgeTopicsConfig = field(default_factory=EdgeTopicsConfig)
-    token_exchange_role_name: str | None = constrained(DEFAULT_TOKEN_EXCHANGE_ROLE, pattern=ROLE_NAME_PATTERN,
-                                                       help="an IAM role name")
-    """The core devices' token exchange role, given read access to the artifacts; null to manage it yourself."""
-    bootstrap_key_arn: str | None = constrained(None, pattern=KMS_KEY_ARN_PATTERN, help="a KMS key ARN")
+    publisher: str = setting(DEFAULT_PUBLISHER, pattern=r"[^\n]{1,128}", help="one line, 1 to 128 characters")
+    topics: EdgeTopicsConfig = Field(default_factory=EdgeTopicsConfig)
+    token_exchange_role: TokenExchangeRoleConfig = Field(default_factory=lambda: TokenExchangeRoleConfig())
+    bootstrap_key_arn: str | None = setting(None, pattern=KMS_KEY_ARN_PATTERN, help="a KMS key ARN")
     """Only for a bootstrap bucket encrypted with your own KMS key (``cdk bootstrap --bootstrap-kms-key-id``)."""
-    deployment: EdgeDeploymentConfig = field(default_factory=EdgeDeploymentConfig)
+    deployment: EdgeDeploymentConfig = Field(default_factory=EdgeDeploymentConfig)
 
     def problems(self) -> list[str]:
         found = []
@@ -99,4 +104,4 @@ class EdgeConfig:
         return found
 
 
-__all__ = ["EdgeConfig", "EdgeTopicsConfig", "EdgeDeploymentConfig", "ComponentRefConfig"]
+__all__ = ["EdgeConfig", "TokenExchangeRoleConfig", "EdgeTopicsConfig", "EdgeDeploymentConfig", "ComponentRefConfig"]

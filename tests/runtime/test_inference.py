@@ -115,6 +115,14 @@ def test_json_request_shapes_are_equivalent(inference, loaded_model, reference_e
     ("text/csv", "application/json; charset=utf-8", "application/json"),
     ("application/json", "text/html, text/csv;q=0.9", "text/csv"),
     ("text/csv; charset=utf-8", "text/csv", "text/csv"),
+    # media ranges and q-values (RFC 9110 12.5.1): a range matches its types, q=0 means "not this one"
+    ("application/json", "text/*", "text/csv"),
+    ("text/csv", "application/*", "application/json"),
+    ("text/csv", "text/csv;q=0, application/json", "application/json"),
+    ("text/csv", "text/csv;q=0.2, application/json;q=0.8", "application/json"),
+    ("application/json", "*/*;q=0.1, text/csv", "text/csv"),
+    ("application/json", "*/*, application/json;q=0", "text/csv"),
+    ("text/csv", "TEXT/*; Q=1", "text/csv"),
 ])
 def test_accept_negotiation(inference, loaded_model, sample_rows, content_type, accept, expected):
     # GIVEN one row in the request's format
@@ -123,6 +131,15 @@ def test_accept_negotiation(inference, loaded_model, sample_rows, content_type, 
     # WHEN it is sent with this Accept THEN the response has the negotiated type (*/* = the request's)
     status, mimetype, _ = call(inference, loaded_model, body, content_type=content_type, accept=accept)
     assert (status, mimetype) == (200, expected)
+
+
+@pytest.mark.parametrize("accept", ["text/csv;q=0, application/json;q=0", "text/*;q=0, application/json;q=0",
+                                    "image/*", "*/*;q=0", "text/csv;q=abc"])
+def test_accept_that_excludes_both_types_is_406(inference, loaded_model, sample_rows, accept):
+    # GIVEN an Accept header under which neither CSV nor JSON is acceptable
+    # WHEN a valid row is sent THEN the answer is 406 naming the supported types
+    status, _, body = call(inference, loaded_model, sample_rows[0], accept=accept)
+    assert (status, json.loads(body)["code"]) == (406, "unsupported_accept")
 
 
 def test_str_and_bytes_bodies_are_equivalent(inference, loaded_model, many_rows):

@@ -6,9 +6,11 @@ import io
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import joblib
@@ -252,3 +254,100 @@ def test_a_model_that_crashes_while_loading_keeps_its_traceback(tmp_path):
     # THEN the process fails with the full traceback, for whoever debugs it
     assert result.returncode != 0
     assert "Traceback" in result.stderr
+
+
+# --- Bounded request bodies: an early Content-Length check and a body timeout ---
+
+def asgi_call(app, headers: dict[str, str], receive) -> tuple[int, dict[str, str], bytes]:
+    scope = {"type": "http", "method": "POST", "path": "/invocations",
+             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return (sent[0]["status"], {k.decode(): v.decode() for k, v in sent[0]["headers"]}, sent[1]["body"])
+
+
+def test_a_declared_length_over_the_limit_is_413_before_the_body_is_read():
+    # GIVEN an app whose model takes at most 1000 bytes, and a request declaring 120 MB
+    recorder = Recorder(("ok", "text/csv"))
+    app = container.ContainerApp(transform_fn=recorder, model=object(), max_body_bytes=1000)
+    reads = []
+
+    async def receive():
+        reads.append(1)
+        return {"type": "http.request", "body": b"x" * 65536, "more_body": True}
+
+    # WHEN it arrives
+    status, headers, body = asgi_call(app, {"Content-Type": "text/csv", "Content-Length": str(120 * 2**20)}, receive)
+    # THEN it is refused at once with inference.py's 413 document, nothing read or buffered
+    assert status == 413 and reads == [] and recorder.calls == []
+    assert json.loads(body) == {"error": f"request body is {120 * 2**20} bytes; the limit is 1000",
+                                "code": "payload_too_large", "limit_bytes": 1000}
+
+
+def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit():
+    # GIVEN a body with no Content-Length that keeps streaming 64 KiB chunks
+    app = container.ContainerApp(transform_fn=Recorder(("ok", "text/csv")), model=object(), max_body_bytes=100_000)
+    reads = []
+
+    async def receive():
+        reads.append(1)
+        return {"type": "http.request", "body": b"x" * 65536, "more_body": len(reads) < 2000}
+
+    # WHEN it arrives THEN the server stops reading at the second chunk and answers 413
+    status, _, body = asgi_call(app, {"Content-Type": "text/csv"}, receive)
+    assert (status, json.loads(body)["code"], len(reads)) == (413, "payload_too_large", 2)
+
+
+def test_a_body_that_stops_arriving_is_408_after_the_body_timeout():
+    # GIVEN a request that sends 70 bytes of a declared 5000, then nothing
+    recorder = Recorder(("ok", "text/csv"))
+    app = container.ContainerApp(transform_fn=recorder, model=object(), body_timeout_s=0.2)
+    sent_first = []
+
+    async def receive():
+        if not sent_first:
+            sent_first.append(1)
+            return {"type": "http.request", "body": b"1" * 70, "more_body": True}
+        await asyncio.sleep(3600)
+
+    # WHEN it is served THEN the answer is 408 after the timeout (not a socket held for minutes), hook never called
+    status, headers, body = asgi_call(app, {"Content-Type": "text/csv", "Content-Length": "5000"}, receive)
+    assert (status, json.loads(body)["code"], headers["connection"]) == (408, "body_timeout", "close")
+    assert recorder.calls == []
+
+
+def test_the_local_server_answers_a_stalled_body_within_its_body_timeout(tmp_path):
+    # GIVEN `python -m serve --body-timeout 1`, and a client that declares 5000 bytes and sends 70
+    server = start_server("--model-dir", str(ARTIFACTS_DIR), "--body-timeout", "1", log=tmp_path / "serve.log")
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as client:
+            client.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+                           b"Content-Length: 5000\r\n\r\n" + b"1" * 70)
+            started = time.monotonic()
+            answer = client.recv(65536)
+            waited = time.monotonic() - started
+    finally:
+        server.stop()
+    # THEN it answers 408 after about a second, instead of holding the socket
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert waited < 10
+
+
+def test_the_local_server_refuses_an_oversized_declared_length_without_reading_it(local_server):
+    # GIVEN the server (1 MiB limit) and a client that declares 120 MB but sends none of it
+    with socket.create_connection(("127.0.0.1", local_server.port), timeout=30) as client:
+        client.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+                       + f"Content-Length: {120 * 2**20}\r\n\r\n".encode())
+        # WHEN it waits THEN the 413 comes at once, before any body byte was sent
+        answer = b""
+        while b"payload_too_large" not in answer:
+            chunk = client.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"payload_too_large" in answer

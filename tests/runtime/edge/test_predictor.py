@@ -73,6 +73,8 @@ BAD_MESSAGES = {
     "deep nesting": ("[" * 100_000 + "]" * 100_000, "limit is"),
     "oversized": (json.dumps({"features": GOOD_FEATURES, "pad": "x" * 70_000}), "limit is"),
     "deep nesting under the size limit": ('{"features": ' + "[" * 30_000 + "]" * 30_000 + "}", "not valid JSON"),
+    # Python refuses to convert integers of more than 4300 digits (ValueError, not JSONDecodeError)
+    "5000-digit integer": ('{"features": [' + "9" * 5000 + ", 1" * 11 + "]}", "not valid JSON"),
 }
 
 

@@ -86,3 +86,20 @@ def test_greengrass_mode_without_a_nucleus_exits_with_a_clear_error():
     # THEN it exits 1 (Greengrass would restart it) with one explanatory line, not a traceback
     assert result.returncode == 1, result.stderr
     assert "cannot connect to the Greengrass nucleus" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_input_file_with_non_utf8_bytes_is_answered_line_by_line(tmp_path):
+    # GIVEN an --input file whose second line holds bytes that are not UTF-8, between two good rows
+    good = SAMPLE_ROWS.read_bytes().splitlines()[0]
+    rows = tmp_path / "mixed.jsonl"
+    rows.write_bytes(good + b"\n" + b'{"features": [\xff\xfe]}' + b"\n" + good + b"\n")
+    # WHEN the program scores the file
+    result = subprocess.run([sys.executable, str(PROGRAM_DIR / "main.py"), "standalone", "--model",
+                             str(ARTIFACTS_DIR / "model.onnx"), "--input", str(rows)],
+                            capture_output=True, timeout=TIMEOUT_S, cwd=PROGRAM_DIR)
+    # THEN it exits 0 with one answer per line: the bad line is an error saying it is not UTF-8, no traceback
+    assert result.returncode == 0, result.stderr
+    answers = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert ["error" in answer for answer in answers] == [False, True, False]
+    assert "not UTF-8" in answers[1]["error"]
+    assert b"Traceback" not in result.stderr

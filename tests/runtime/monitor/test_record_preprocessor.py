@@ -11,12 +11,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ml_constructs.model_metadata import ModelMetadata
 from ml_constructs.model_monitor import render_preprocessor
 from ml_constructs.monitor_baseline import baseline_dataset
+from tests.runtime.conftest import load_inference
 
 ARTIFACTS_DIR = Path(__file__).resolve().parents[3] / "artifacts" / "fraud-detector"
 SAMPLES = ARTIFACTS_DIR / "samples"
@@ -25,6 +26,12 @@ SAMPLES = ARTIFACTS_DIR / "samples"
 @pytest.fixture(scope="module")
 def metadata() -> ModelMetadata:
     return ModelMetadata.load(ARTIFACTS_DIR)
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    """The endpoint's own parser (inference/inference.py): the grammar the preprocessor must share."""
+    return load_inference()
 
 
 @pytest.fixture(scope="module")
@@ -147,9 +154,22 @@ _JSONISH = st.recursive(
     max_leaves=40)
 
 
+_VALID_ROWS = st.lists(st.lists(st.floats(-1e6, 1e6), min_size=12, max_size=12), min_size=1, max_size=4)
+
+
 @st.composite
 def capture_records(draw):
-    """Any capture record: random or JSON-shaped bodies, any of Model Monitor's encodings, any content type."""
+    """(record, expected rows or None): random or JSON-shaped bodies, any encoding and content type, and
+    valid requests (CSV or JSON, sometimes base64) whose expected rows are known."""
+    if draw(st.booleans()):
+        rows = draw(_VALID_ROWS)
+        as_json = draw(st.booleans())
+        body = json.dumps({"instances": rows}) if as_json else "\n".join(",".join(map(repr, row)) for row in rows)
+        encoding = draw(st.sampled_from(["BASE64", "JSON" if as_json else "CSV"]))
+        if encoding == "BASE64":
+            body = base64.b64encode(body.encode()).decode()
+        content_type = "application/json" if as_json else "text/csv"
+        return SimpleNamespace(data=body, encoding=encoding, observed_content_type=content_type, mode="INPUT"), rows
     encoding = draw(st.sampled_from(["CSV", "JSON", "BASE64", "", None]))
     body = draw(st.one_of(_TEXT, _JSONISH.map(json.dumps),
                           st.lists(st.lists(st.sampled_from(["1", "2.5", "-0", "1e999", "nan", "1_0", "\u0663", " ",
@@ -160,13 +180,20 @@ def capture_records(draw):
         body = draw(st.sampled_from([base64.b64encode(raw).decode(), body]))
     content_type = draw(st.sampled_from(["text/csv", "application/json", "application/jsonlines", "", None,
                                          "application/octet-stream"]))
-    return SimpleNamespace(data=body, encoding=encoding, observed_content_type=content_type, mode="INPUT")
+    return SimpleNamespace(data=body, encoding=encoding, observed_content_type=content_type, mode="INPUT"), None
+
+
+VALID_CSV = ",".join(["0.5"] * 12)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(endpoint_input=capture_records())
-def test_no_capture_record_makes_the_preprocessor_raise(preprocessor, metadata, endpoint_input):
-    # GIVEN any capture record at all
+@given(case=capture_records())
+@example(case=(SimpleNamespace(data=VALID_CSV, encoding="CSV", observed_content_type="text/csv"), [[0.5] * 12]))
+@example(case=(SimpleNamespace(data=json.dumps([[1.0] * 12, [2.0] * 12]), encoding="JSON",
+                               observed_content_type="application/json"), [[1.0] * 12, [2.0] * 12]))
+def test_no_capture_record_makes_the_preprocessor_raise(preprocessor, metadata, case):
+    # GIVEN any capture record at all (some of them valid requests whose rows are known)
+    endpoint_input, expected = case
     record = SimpleNamespace(endpoint_input=endpoint_input, endpoint_output=None, event_metadata=None)
     # WHEN the analyzer hands it over
     found = preprocessor.preprocess_handler(record)
@@ -176,3 +203,59 @@ def test_no_capture_record_makes_the_preprocessor_raise(preprocessor, metadata, 
         assert list(row) == list(metadata.feature_names)
         assert all(isinstance(value, float) and value == value and abs(value) != float("inf")
                    for value in row.values())
+    # AND a valid request gives exactly its rows, in order, named by feature
+    if expected is not None:
+        assert found == [dict(zip(metadata.feature_names, map(float, row))) for row in expected]
+
+
+_CSV_VALUES = st.one_of(st.floats(-1e6, 1e6).map(repr), st.sampled_from(["1", " 2", "3 ", "1e3", "", "x", "nan",
+                                                                         "1_0", "\u0663"]))
+_CSV_LINES = st.one_of(st.lists(_CSV_VALUES, min_size=12, max_size=12).map(",".join),
+                       st.lists(_CSV_VALUES, min_size=11, max_size=13).map(",".join), st.sampled_from(["", " "]))
+
+
+@st.composite
+def csv_requests(draw):
+    lines = draw(st.lists(_CSV_LINES, min_size=1, max_size=6))
+    body = lines[0]
+    for line in lines[1:]:
+        body += draw(st.sampled_from(["\n", "\r\n", "\r"])) + line
+    return draw(st.sampled_from(["", "\ufeff"])) + body + draw(st.sampled_from(["", "\n", "\r\n"]))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=csv_requests())
+@example(body=VALID_CSV + "\r" + VALID_CSV)      # one line to the endpoint (a bare CR does not end a line)
+@example(body=VALID_CSV + "\r\n" + VALID_CSV + "\r\n")
+@example(body="\ufeff" + VALID_CSV)
+def test_a_csv_request_the_endpoint_accepts_gives_the_endpoints_rows(preprocessor, metadata, endpoint, body):
+    # GIVEN a CSV request with CR, CRLF, blank lines or a byte order mark mixed in
+    # WHEN the endpoint parses it and the preprocessor reads its capture
+    try:
+        rows = endpoint.parse_csv(body.encode(), 12).tolist()
+    except endpoint.InputError:
+        rows = None
+    found = preprocessor.records(SimpleNamespace(data=body, encoding="CSV", observed_content_type="text/csv"))
+    # THEN a request the endpoint scored gives exactly its rows, and one it refused for its line structure
+    # (rows joined by a bare CR) gives no row the endpoint never saw
+    if rows is not None:
+        assert found == [dict(zip(metadata.feature_names, row)) for row in rows]
+    assert len(found) <= len([line for line in body.split("\n") if line.strip()])
+
+
+@pytest.mark.parametrize("body", ["\ufeff" + json.dumps({"instances": [[0.5] * 12]}), "\ufeff" + json.dumps([0.5] * 12)])
+@pytest.mark.parametrize("encoding", ["JSON", "BASE64"])
+def test_a_json_request_with_a_byte_order_mark_is_read_as_the_endpoint_reads_it(preprocessor, endpoint, body, encoding):
+    # GIVEN a JSON request starting with a UTF-8 byte order mark, which the endpoint accepts
+    assert endpoint.parse_json(body.encode(), 12).tolist() == [[0.5] * 12]
+    data = base64.b64encode(body.encode()).decode() if encoding == "BASE64" else body
+    # WHEN its capture is preprocessed THEN its row is a record, as the endpoint scored it
+    found = preprocessor.records(SimpleNamespace(data=data, encoding=encoding, observed_content_type="application/json"))
+    assert len(found) == 1
+
+
+def test_rows_joined_by_a_bare_cr_are_not_split(preprocessor):
+    # GIVEN a capture of two rows joined by a bare CR, which the endpoint reads as one 23-value line and refuses
+    body = VALID_CSV + "\r" + VALID_CSV
+    # WHEN it is preprocessed THEN no record comes out of it
+    assert preprocessor.records(SimpleNamespace(data=body, encoding="CSV", observed_content_type="text/csv")) == []

@@ -156,3 +156,15 @@ def test_an_internal_fault_is_a_500_without_internals(invoke, handler_module, mo
 def test_unknown_event_sources_fail_loudly(invoke):
     with pytest.raises(ValueError, match="unsupported event"):
         invoke({"hello": "world"})
+
+
+@pytest.mark.parametrize("request_context", ["not-an-object", ["requestId"], 7, None])
+def test_a_request_context_that_is_not_an_object_is_answered_not_crashed(invoke, request_context):
+    # GIVEN a direct invoke shaped like an API event whose requestContext is not an object
+    event = api_event(json.dumps({"features": ROW}))
+    event["requestContext"] = request_context
+    # WHEN the handler answers it
+    response = invoke(event)
+    # THEN the row is scored as usual (there is simply no request id to correlate with)
+    assert response["statusCode"] == 200
+    assert set(json.loads(response["body"])) == {"prediction", "confidence", "model_version"}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime, timezone
 
 import boto3
 import numpy as np
@@ -224,3 +225,118 @@ def test_the_upload_name_uses_the_sequencer_when_the_bucket_is_unversioned(handl
     assert unversioned != upload_name(at, None, "0A1B2C3D4E5F678902")
     # AND a version id holding a "/" (S3 allows it) never adds a folder to the key
     assert "/" not in upload_name(at, "3/L4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo", None)
+
+
+S3_MAX_KEY_BYTES = 1024
+
+
+def key_of_bytes(prefix: str, total_bytes: int, suffix: str, filler: str) -> str:
+    """A key of exactly ``total_bytes`` UTF-8 bytes: prefix, repeated filler (1 or 2 bytes), suffix."""
+    room = total_bytes - len(prefix.encode()) - len(suffix.encode())
+    stem = filler * (room // len(filler.encode()))
+    stem += "a" * (room - len(stem.encode()))
+    key = f"{prefix}{stem}{suffix}"
+    assert len(key.encode()) == total_bytes
+    return key
+
+
+@pytest.mark.parametrize("filler", ["n", "\u00e9"], ids=["ascii", "two-byte characters"])
+def test_an_input_key_at_the_s3_limit_still_gets_its_predictions(s3, invoke, filler):
+    # GIVEN a good CSV whose key is exactly S3's 1024-byte maximum (deep folders, a long name)
+    key = key_of_bytes("incoming/", S3_MAX_KEY_BYTES, ".csv", filler)
+    data = (SAMPLES / "request.csv").read_bytes()
+    event = upload(s3, key, data)
+    # WHEN it is processed
+    (outcome,) = invoke(event)["files"]
+    # THEN the predictions land under a key S3 accepts, which still starts with the date and the name's head
+    assert outcome["status"] == "predicted", outcome
+    assert len(outcome["output_key"].encode()) <= S3_MAX_KEY_BYTES
+    assert outcome["output_key"].startswith(f"predictions/2026-05-09/{key[len('incoming/'):][:100]}")
+    assert outcome["output_key"].endswith(f".{VERSION}.{upload_name(event)}.jsonl")
+    assert len(read_jsonl(s3, outcome["output_key"])) == len(data.decode().strip().splitlines())
+
+
+@pytest.mark.parametrize("filler", ["n", "\u00e9"], ids=["ascii", "two-byte characters"])
+def test_a_bad_file_at_the_s3_key_limit_still_gets_its_rejection_record(s3, invoke, filler):
+    # GIVEN an unusable file whose key is exactly S3's 1024-byte maximum
+    key = key_of_bytes("incoming/", S3_MAX_KEY_BYTES, ".csv", filler)
+    event = upload(s3, key, b"1,2\n")
+    # WHEN it is processed
+    (outcome,) = invoke(event)["files"]
+    # THEN the copy and the reason record land under keys S3 accepts, and the record names the full source key
+    assert outcome["status"] == "rejected", outcome
+    assert len(outcome["output_key"].encode()) <= S3_MAX_KEY_BYTES
+    record = json.loads(s3.get_object(Bucket=BUCKET, Key=outcome["output_key"])["Body"].read())
+    assert record["source"]["key"] == key
+    assert len(record["copy"].encode()) <= S3_MAX_KEY_BYTES
+    assert s3.get_object(Bucket=BUCKET, Key=record["copy"])["Body"].read() == b"1,2\n"
+
+
+def test_short_keys_are_not_shortened(s3, invoke):
+    # GIVEN a key well under the limit  WHEN it is processed  THEN its output name is the plain one
+    event = upload(s3, "incoming/short.csv", (SAMPLES / "request.csv").read_bytes())
+    (outcome,) = invoke(event)["files"]
+    assert outcome["output_key"] == f"predictions/2026-05-09/short.csv.{VERSION}.{upload_name(event)}.jsonl"
+
+
+def test_a_large_output_is_written_in_parts_and_equals_the_single_put(s3, handler_module, monkeypatch):
+    # GIVEN a CSV whose predictions (~9 MiB) exceed one 8 MiB output part
+    from serverless_inference import uploads
+
+    row = b"7,1,0,4,1,0,1,9,1,0,0,0\n"
+    data = row * 90_000
+    event = upload(s3, "incoming/big.csv", data)
+    settings = uploads.UploadSettings(max_file_bytes=len(data) + 1)
+    calls = []
+    monkeypatch.setattr(s3, "upload_part", _recording(s3.upload_part, calls))
+    # WHEN it is processed
+    now = datetime(2026, 5, 9, 10, 12, tzinfo=timezone.utc)
+    (outcome,) = uploads.handle_s3_event(event, model=handler_module.MODEL, settings=settings, s3=s3, now=now)
+    streamed = s3.get_object(Bucket=BUCKET, Key=outcome.output_key)["Body"].read()
+    # THEN it went up as a multipart upload of at least two parts, none above the part size
+    assert len(calls) >= 2 and all(len(call["Body"]) <= uploads.OUTPUT_PART_BYTES + 2**20 for call in calls)
+    # AND the object is byte for byte what one PutObject of the whole output writes
+    monkeypatch.setattr(uploads, "OUTPUT_PART_BYTES", 2**40)
+    (again,) = uploads.handle_s3_event(event, model=handler_module.MODEL, settings=settings, s3=s3, now=now)
+    assert again.output_key == outcome.output_key
+    assert s3.get_object(Bucket=BUCKET, Key=again.output_key)["Body"].read() == streamed
+    lines = streamed.decode().splitlines()
+    assert len(lines) == outcome.rows == 90_000
+    assert json.loads(lines[-1])["line"] == 90_000
+
+
+def _recording(method, calls):
+    def call(**request):
+        calls.append(request)
+        return method(**request)
+    return call
+
+
+def test_a_failed_part_aborts_the_multipart_upload_and_raises(handler_module, monkeypatch):
+    # GIVEN an S3 client whose second part upload fails
+    from serverless_inference import uploads
+
+    class FlakyS3:
+        def __init__(self):
+            self.calls = []
+
+        def create_multipart_upload(self, **request):
+            self.calls.append("create")
+            return {"UploadId": "u-1"}
+
+        def upload_part(self, **request):
+            self.calls.append("part")
+            if request["PartNumber"] == 2:
+                raise ConnectionError("connection reset")
+            return {"ETag": '"e"'}
+
+        def abort_multipart_upload(self, **request):
+            self.calls.append(("abort", request["UploadId"]))
+
+    monkeypatch.setattr(uploads, "OUTPUT_PART_BYTES", 10)
+    flaky = FlakyS3()
+    # WHEN chunks are written THEN the error is raised (the event is retried) and the upload is aborted
+    with pytest.raises(ConnectionError):
+        uploads._write(flaky, uploads.UploadSettings(), iter([b"x" * 12, b"y" * 12, b"z" * 12]),
+                       Bucket=BUCKET, Key="predictions/x.jsonl")
+    assert flaky.calls == ["create", "part", "part", ("abort", "u-1")]

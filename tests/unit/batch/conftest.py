@@ -7,13 +7,13 @@ import pytest
 from aws_cdk.assertions import Template
 
 from tests.cfn_text import render
-from tests.conftest import build_app, cli_context
+from tests.conftest import build_app
+from tests.context import only_pattern
 
 
 def only_batch(**overrides) -> dict:
     """Context overrides that build the batch stack alone (every other pattern switched off)."""
-    context = {f"deploy.{name}.enabled": False for name, section in cli_context()["deploy"].items()
-               if isinstance(section, dict) and "enabled" in section and name != "batch"}
+    context = only_pattern("batch")
     context.update({f"deploy.batch.{key}": value for key, value in overrides.items()})
     return context
 

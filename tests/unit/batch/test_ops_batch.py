@@ -145,21 +145,47 @@ def test_a_failed_run_exits_1_with_the_reason_and_the_failed_manifest(aws):
     aws.stack()
     aws.start(f"s3://{INPUT_BUCKET}/input/")
     aws.describe("FAILED", stopDate=NOW, error="BatchScoringFailed", cause="ClientError: line 7 has 3 values")
-    code, out, _ = run(aws, "--input", f"s3://{INPUT_BUCKET}/input/", "--date", "2024-05-01", "--wait",
+    code, out, err = run(aws, "--input", f"s3://{INPUT_BUCKET}/input/", "--date", "2024-05-01", "--wait",
                        "--poll-seconds", "0.01")
     assert code == ops_batch.EXIT_RUN_FAILED
     assert "FAILED: BatchScoringFailed ClientError: line 7 has 3 values" in out
+    assert err == "error: the run ended FAILED: BatchScoringFailed ClientError: line 7 has 3 values\n"
     assert f"manifest {OUTPUT_URI}2024-05-01/{VERSION}/{NAME}/manifest.json" in out
 
 
-def test_giving_up_the_wait_exits_4_and_leaves_the_run_going(aws):
+def test_giving_up_the_wait_exits_1_with_a_clear_line_and_leaves_the_run_going(aws):
     aws.stack()
     aws.start(f"s3://{INPUT_BUCKET}/input/")
     aws.describe("RUNNING")
-    code, out, _ = run(aws, "--input", f"s3://{INPUT_BUCKET}/input/", "--date", "2024-05-01", "--wait",
-                       "--poll-seconds", "60", "--timeout-minutes", "0.5")
-    assert code == ops_batch.EXIT_STILL_RUNNING
-    assert f"describe-execution --execution-arn {EXECUTION}" in out
+    code, out, err = run(aws, "--input", f"s3://{INPUT_BUCKET}/input/", "--date", "2024-05-01", "--wait",
+                         "--poll-seconds", "60", "--timeout-minutes", "0.5")
+    # THEN exit 1 (the table has no 4), one stderr line saying the run goes on and how to check it
+    assert code == ops_batch.EXIT_RUN_FAILED
+    assert err.count("\n") == 1 and err.startswith("error: gave up waiting after 0.5 minutes; the run is still going")
+    assert f"describe-execution --execution-arn {EXECUTION}" in err
+
+
+def test_json_prints_one_document_with_where_results_go(aws):
+    aws.stack()
+    aws.start(f"s3://{INPUT_BUCKET}/input/")
+    code, out, _ = run(aws, "--input", f"s3://{INPUT_BUCKET}/input/", "--date", "2024-05-01", "--json")
+    assert code == 0
+    document = json.loads(out)
+    assert document["execution_arn"] == EXECUTION and document["status"] == "RUNNING"
+    assert document["manifest"] == f"{OUTPUT_URI}2024-05-01/{VERSION}/{NAME}/manifest.json"
+    aws.verify()
+
+
+def test_a_usage_error_is_reported_before_a_missing_region(monkeypatch):
+    # GIVEN no region configured anywhere, and an --input that is not an S3 URI
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    err = io.StringIO()
+    # WHEN the command runs THEN the usage error (exit 2) is what it reports, not the region (exit 3)
+    code = ops_batch.main(["run", "--input", "notanuri"], err=err)
+    assert code == ops_batch.EXIT_USAGE
+    assert err.getvalue().startswith("error: --input must be an S3 URI")
 
 
 def test_state_machine_arn_skips_the_stack_lookup_and_defaults_the_date_to_today(aws):
@@ -261,3 +287,13 @@ def test_default_stack_name_follows_the_app_naming(tmp_path):
     cdk_json.write_text(json.dumps({"context": {"deploy": {"model": {"name": "churn-scorer"}}}}))
     assert ops_batch.default_stack_name(cdk_json) == "ChurnScorer-Batch"
     assert ops_batch.default_stack_name(tmp_path / "missing.json") is None
+
+
+def test_default_stack_name_comes_from_the_models_metadata_when_cdk_json_names_no_model(tmp_path):
+    # GIVEN cdk.json pointing at a packaged model, without a name of its own
+    (tmp_path / "models" / "churn").mkdir(parents=True)
+    (tmp_path / "models" / "churn" / "metadata.json").write_text(json.dumps({"model_name": "churn-scorer"}))
+    cdk_json = tmp_path / "cdk.json"
+    cdk_json.write_text(json.dumps({"context": {"deploy": {"model": {"artifacts_dir": "models/churn"}}}}))
+    # THEN the stack is named after the model in its metadata.json, like the app names it
+    assert ops_batch.default_stack_name(cdk_json) == "ChurnScorer-Batch"

@@ -9,7 +9,8 @@ import pytest
 from aws_cdk.assertions import Template
 
 from tests.cfn_text import render
-from tests.conftest import build_app, cli_context
+from tests.conftest import build_app
+from tests.context import only_pattern
 
 COMPONENT_TYPE = "AWS::GreengrassV2::ComponentVersion"
 STACK_NAME = "FraudDetector-Edge"
@@ -17,8 +18,7 @@ STACK_NAME = "FraudDetector-Edge"
 
 def edge_only(**overrides: Any) -> dict[str, Any]:
     """Context overrides that switch every other pattern off (faster synth) and apply ``deploy.edge.*`` keys."""
-    context = {f"deploy.{name}.enabled": False for name, section in cli_context()["deploy"].items()
-               if isinstance(section, dict) and "enabled" in section and name != "edge"}
+    context = only_pattern("edge")
     context.update({f"deploy.edge.{key}": value for key, value in overrides.items()})
     return context
 

@@ -1,4 +1,4 @@
-"""The ``deploy.edge`` configuration: defaults from cdk.json and every mistake reported at once."""
+"""The ``deploy.edge`` configuration: defaults, names derived from the model, every mistake reported at once."""
 from __future__ import annotations
 
 import pytest
@@ -12,14 +12,20 @@ def config_with(**overrides):
     return config_from_context(context)
 
 
-def test_defaults_from_cdk_json():
+def test_defaults():
     edge = config_with().edge
-    # THEN the pattern is on, deploys nothing to devices, and grants the installer's default role
+    # THEN the pattern is on, deploys nothing to devices, and the stack looks after the devices' role
     assert edge.enabled and not edge.deployment.enabled
-    assert edge.component_name == "com.example.FraudDetector" and edge.version == "1.0"
-    assert edge.token_exchange_role_name == "GreengrassV2TokenExchangeRole"
-    assert (edge.topics.input, edge.topics.output, edge.topics.error) == (
-        "fraud-detector/transactions", "fraud-detector/predictions", "fraud-detector/errors")
+    assert edge.component_name is None and edge.version == "1.0"
+    assert edge.token_exchange_role.create is True and edge.token_exchange_role.name is None
+    # AND the component name and topics derive from the model's name
+    from stacks.deployment import resolve
+
+    deployment = resolve(config_with())
+    assert deployment.component_name == "com.example.FraudDetector"
+    topics = deployment.edge_topics
+    assert (topics.input, topics.output, topics.error) == (
+        "fraud-detector/requests", "fraud-detector/predictions", "fraud-detector/errors")
 
 
 def test_cli_overrides_enable_a_deployment():
@@ -30,17 +36,29 @@ def test_cli_overrides_enable_a_deployment():
 
 
 def test_every_problem_is_reported_with_its_key():
-    # GIVEN six mistakes across the edge section
+    # GIVEN five mistakes across the edge section
     with pytest.raises(ConfigError) as caught:
-        config_with(version="1.0.0", score_threshold=1.5, component_name="aws.greengrass.Nucleus",
+        config_with(version="1.0.0", publisher="", component_name="aws.greengrass.Nucleus",
                     **{"topics.input": "cameras/+/frames", "topics.error": "fraud-detector/predictions",
-                       "deployment.enabled": True})
+                       "topics.output": "fraud-detector/predictions", "deployment.enabled": True})
     problems = "\n".join(caught.value.problems)
     # THEN each is named by its dotted path
-    for fragment in ("deploy.edge.version", "deploy.edge.score_threshold", "deploy.edge.component_name",
-                     "deploy.edge.topics.input", "deploy.edge.topics.error: 'fraud-detector/predictions' is also the output topic",
+    for fragment in ("deploy.edge.version", "deploy.edge.publisher", "deploy.edge.topics.input",
                      "deploy.edge.deployment.thing_group_arn: required"):
         assert fragment in problems, problems
+    # AND the reserved-name check, which spans the section, waits until its fields are valid (no follow-on errors)
+    assert "deploy.edge.component_name" not in problems
+
+
+def test_a_reserved_component_name_is_refused():
+    with pytest.raises(ConfigError, match="deploy.edge.component_name: 'aws.greengrass.Nucleus' starts with a prefix "
+                                          "reserved for AWS-provided components"):
+        config_with(component_name="aws.greengrass.Nucleus")
+
+
+def test_duplicate_topics_are_refused():
+    with pytest.raises(ConfigError, match="deploy.edge.topics.error: 'a/b' is also the output topic"):
+        config_with(**{"topics.output": "a/b", "topics.error": "a/b"})
 
 
 def test_thing_group_arn_must_be_a_thing_group():

@@ -7,11 +7,11 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 import pytest
-from aws_cdk.assertions import Match
+from aws_cdk.assertions import Match, Template
 
 from ml_constructs.greengrass_recipe import SEMVER_PATTERN
-from tests.conftest import REPO_ROOT
-from tests.unit.edge.conftest import COMPONENT_TYPE, STACK_NAME, render_recipe, synth_edge
+from tests.conftest import REPO_ROOT, build_app
+from tests.unit.edge.conftest import COMPONENT_TYPE, STACK_NAME, edge_only, render_recipe, synth_edge
 
 ASSET_BUCKET = "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}"
 PROGRAM_DIR = REPO_ROOT / "edge_component"
@@ -103,10 +103,12 @@ def test_run_reads_every_setting_from_the_default_configuration(edge_recipe, edg
     assert used <= set(defaults)
     assert defaults["modelPath"] == object_key(edge_assets["Component/ModelArtifact"])
     assert '--artifacts-dir "{artifacts:path}"' in run
-    assert defaults["modelVersion"] == "v1-1a9a77bb35cd"
+    # the built model's version (content-derived: read, never pinned)
+    metadata = json.loads((REPO_ROOT / "artifacts" / "fraud-detector" / "metadata.json").read_text())
+    assert defaults["modelVersion"] == metadata["model_version"]
     assert defaults["scoreThreshold"] == "0.5"
     assert (defaults["inputTopic"], defaults["outputTopic"], defaults["errorTopic"]) == (
-        "fraud-detector/transactions", "fraud-detector/predictions", "fraud-detector/errors")
+        "fraud-detector/requests", "fraud-detector/predictions", "fraud-detector/errors")
 
 
 def test_ipc_access_is_limited_to_its_own_topics(edge_recipe):
@@ -196,22 +198,29 @@ def test_same_content_keeps_its_version(edge_recipe, deployed_variant):
     assert render_recipe(template)["ComponentVersion"] == edge_recipe["ComponentVersion"]
 
 
-@pytest.mark.parametrize("overrides", [
-    {"score_threshold": 0.7},
-    {"topics.error": "fraud-detector/rejected"},
-    {"artifacts_dir": "artifacts/fraud-detector-v2"},
-], ids=["threshold", "topic", "model"])
-def test_changed_content_gets_a_new_version(tmp_path_factory, edge_recipe, overrides):
-    # GIVEN a config change that alters the recipe or an artifact
-    _, template = synth_edge(tmp_path_factory, **overrides)
+@pytest.mark.parametrize("change", ["threshold", "topic", "model"])
+def test_changed_content_gets_a_new_version(tmp_path_factory, edge_recipe, change):
+    # GIVEN a change that alters the recipe or an artifact: the model's threshold (repackaged), a topic, the model
+    if change == "threshold":
+        from tests.unit.config.conftest import packaged_copy
+
+        folder = packaged_copy(tmp_path_factory.mktemp("repackaged") / "fraud-detector", decision_threshold=0.7)
+        overrides = {"deploy.model.artifacts_dir": str(folder)}
+    else:
+        overrides = {"topic": {"deploy.edge.topics.error": "fraud-detector/rejected"},
+                     "model": {"deploy.model.artifacts_dir": "artifacts/fraud-detector-v2",
+                               "deploy.model.name": "fraud-detector"}}[change]
+    _, stacks = build_app(overrides={**edge_only(), **overrides},
+                          outdir=str(tmp_path_factory.mktemp("cdk-out-edge")))
+    template = Template.from_stack(stacks["edge"])
     # THEN the component gets another version under the same MAJOR.MINOR
     changed = render_recipe(template)["ComponentVersion"]
     assert changed != edge_recipe["ComponentVersion"] and changed.startswith("1.0.")
 
 
 def test_no_policy_when_the_role_is_managed_elsewhere(tmp_path_factory):
-    # GIVEN -c deploy.edge.token_exchange_role_name=null
-    _, template = synth_edge(tmp_path_factory, token_exchange_role_name="null")
+    # GIVEN -c deploy.edge.token_exchange_role.create=false and no role name
+    _, template = synth_edge(tmp_path_factory, **{"token_exchange_role.create": "false"})
     # THEN the stack leaves the role alone
     template.resource_count_is("AWS::IAM::ManagedPolicy", 0)
     template.resource_count_is(COMPONENT_TYPE, 1)

@@ -12,8 +12,8 @@ def config(**overrides):
     return config_from_context({**cli_context(), **overrides})
 
 
-def test_cdk_json_matches_the_dataclass_defaults():
-    # GIVEN cdk.json's monitor section  THEN it states exactly the defaults the code documents
+def test_the_suite_uses_the_models_defaults():
+    # GIVEN no monitor section in the pinned context  THEN the defaults the model declares apply
     assert config().realtime.monitor == MonitorConfig()
 
 
@@ -42,7 +42,7 @@ def test_schedules_model_monitor_refuses_fail_with_the_allowed_forms(expression)
 def test_every_bad_value_is_reported_at_once():
     with pytest.raises(ConfigError) as raised:
         config(**{"deploy.realtime.monitor.max_runtime_s": 7200,
-                  "deploy.realtime.monitor.model_quality.probability_threshold": 2,
+                  "deploy.realtime.monitor.model_quality.min_auc": 2,
                   "deploy.realtime.monitor.model_quality.ground_truth_prefix": "/leading/slash/"})
     problems = raised.value.problems
     assert len(problems) == 3
@@ -50,13 +50,13 @@ def test_every_bad_value_is_reported_at_once():
 
 
 def test_monitor_without_data_capture_is_a_config_problem_reported_with_the_others():
-    # GIVEN data capture switched off while the monitor stays on, and an unrelated bad value
+    # GIVEN data capture switched off while the monitor stays on, and an unrelated bad value in another section
     with pytest.raises(ConfigError) as raised:
         config(**{"deploy.realtime.data_capture.enabled": False,
-                  "deploy.realtime.monitor.max_runtime_s": 7200})
+                  "deploy.batch.transform.instance_count": 0})
     # THEN parsing the configuration reports both problems at once; the capture one names both keys
     problems = raised.value.problems
-    assert any("max_runtime_s" in problem for problem in problems)
+    assert any("deploy.batch.transform.instance_count" in problem for problem in problems)
     [capture] = [problem for problem in problems if problem.startswith("deploy.realtime.monitor.enabled:")]
     assert "deploy.realtime.data_capture.enabled is false" in capture
     assert "deploy.realtime.monitor.enabled to false" in capture
@@ -97,7 +97,10 @@ def test_monitor_switched_off_leaves_no_monitoring_resources():
     from tests.conftest import SKIP_BUNDLING
 
     app = cdk.App(context=dict(SKIP_BUNDLING))
-    stack = RealtimeStack(app, "MonitorOff", config=config(**{"deploy.realtime.monitor.enabled": "false"}))
+    from stacks.deployment import resolve
+
+    stack = RealtimeStack(app, "MonitorOff",
+                          deployment=resolve(config(**{"deploy.realtime.monitor.enabled": "false"})))
     template = Template.from_stack(stack)
     # THEN the endpoint is there, and nothing of Model Monitor is
     template.resource_count_is("AWS::SageMaker::Endpoint", 1)

@@ -7,11 +7,14 @@ import tarfile
 import pytest
 from aws_cdk.assertions import Match
 
-from stacks.config import config_from_context
+from stacks.deployment import deployment_from_context
 from tests.conftest import build_app, cli_context
 
-CONFIG = config_from_context(cli_context())
-ENDPOINT_NAME = CONFIG.realtime.endpoint_name or f"{CONFIG.model.name}-realtime"
+DEPLOYMENT = deployment_from_context(cli_context())
+CONFIG = DEPLOYMENT.config
+ENDPOINT_NAME = DEPLOYMENT.endpoint_name
+#: The default template deploys one model: the variants that serve the main model.
+VARIANTS = CONFIG.realtime.active_variants(has_candidate=False)
 
 
 def resources(template, type_name: str) -> dict:
@@ -26,7 +29,7 @@ def test_endpoint_has_a_fixed_name(realtime_template):
 def test_every_variant_scales_on_invocations_per_instance(realtime_template):
     # GIVEN the default autoscaling config (1..10 instances, 1000 invocations/instance/minute)
     scaling = CONFIG.realtime.autoscaling
-    for variant in CONFIG.realtime.variants:
+    for variant in VARIANTS:
         # THEN each variant is a scalable target with those limits
         realtime_template.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {
             "ResourceId": f"endpoint/{ENDPOINT_NAME}/variant/{variant.name}",
@@ -40,13 +43,13 @@ def test_every_variant_scales_on_invocations_per_instance(realtime_template):
             "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
             "TargetValue": scaling.invocations_per_instance,
             "ScaleInCooldown": scaling.scale_in_cooldown_s, "ScaleOutCooldown": scaling.scale_out_cooldown_s}},
-        len(CONFIG.realtime.variants))
+        len(VARIANTS))
 
 
 def test_latency_alarm_compares_p99_in_microseconds(realtime_template):
     # GIVEN a 500 ms p99 limit  THEN every variant's alarm compares ModelLatency p99 with 500000 µs
     threshold_us = CONFIG.realtime.alarms.latency_p99_ms * 1000
-    for variant in CONFIG.realtime.variants:
+    for variant in VARIANTS:
         realtime_template.has_resource_properties("AWS::CloudWatch::Alarm", {
             "MetricName": "ModelLatency", "Namespace": "AWS/SageMaker", "ExtendedStatistic": "p99",
             "Threshold": threshold_us, "ComparisonOperator": "GreaterThanThreshold",
@@ -55,7 +58,7 @@ def test_latency_alarm_compares_p99_in_microseconds(realtime_template):
 
 
 def test_5xx_alarm_sums_per_five_minutes_with_both_dimensions(realtime_template):
-    for variant in CONFIG.realtime.variants:
+    for variant in VARIANTS:
         realtime_template.has_resource_properties("AWS::CloudWatch::Alarm", {
             "MetricName": "Invocation5XXErrors", "Statistic": "Sum", "Period": 300,
             "Threshold": CONFIG.realtime.alarms.errors_5xx_per_5min,

@@ -5,12 +5,15 @@ import pytest
 
 from stacks.config import ConfigError, config_from_context
 from tests.conftest import cli_context
+from tests.context import WITH_CANDIDATE
 
 
 def parse(**overrides):
-    """The app's config from cdk.json plus ``deploy.realtime.<key>`` overrides (as -c would give them)."""
-    return config_from_context({**cli_context(), **{f"deploy.realtime.{key}": value
-                                                    for key, value in overrides.items()}})
+    """The suite's config plus ``deploy.realtime.<key>`` overrides: with the candidate model (a canary on v2),
+    unless the test gives its own variants (then all serve the one model)."""
+    candidate = {} if "variants" in overrides else WITH_CANDIDATE
+    return config_from_context({**cli_context(), **candidate, **{f"deploy.realtime.{key}": value
+                                                                 for key, value in overrides.items()}})
 
 
 def problems(**overrides) -> list[str]:
@@ -26,12 +29,12 @@ def single(problems_found: list[str], prefix: str) -> str:
 
 
 def test_demo_defaults_are_two_weighted_variants_under_a_canary():
-    # GIVEN cdk.json  WHEN parsed
+    # GIVEN the suite's context with the candidate  WHEN parsed
     realtime = parse().realtime
-    # THEN v1 (model v1) takes 90% and v2 (model v2) 10%, each on two ml.m5.large
-    assert [(v.name, v.artifacts_dir, v.initial_weight, v.initial_instance_count, v.instance_type)
-            for v in realtime.variants] == [("v1", "artifacts/fraud-detector", 0.9, 2, "ml.m5.large"),
-                                            ("v2", "artifacts/fraud-detector-v2", 0.1, 2, "ml.m5.large")]
+    # THEN v1 (the model) takes 90% and v2 (the candidate) 10%, each on two ml.m5.large
+    assert [(v.name, v.model, v.initial_weight, v.initial_instance_count, v.instance_type)
+            for v in realtime.active_variants(has_candidate=True)] == [("v1", "main", 0.9, 2, "ml.m5.large"),
+                                                                       ("v2", "candidate", 0.1, 2, "ml.m5.large")]
     # AND a one-instance canary with auto-rollback guards every update; operators own weights and counts
     guardrails = realtime.guardrails
     assert (guardrails.enabled, guardrails.strategy, guardrails.size_unit, guardrails.size,
@@ -140,14 +143,27 @@ def test_rolling_counts_one_bake_per_batch():
 
 
 def test_every_problem_is_reported_at_once():
-    # GIVEN two broken guardrail rules and two unrelated mistakes
-    found = problems(**{"guardrails.size": 2, "guardrails.rollback_batch_size": 1, "weights_owner": "nobody",
-                        "alarms.latency_p99_ms": "fast"})
+    # GIVEN two broken guardrail rules (a valid real-time section) and two mistakes in other sections
+    found = config_problems(**{"deploy.realtime.guardrails.size": 2, "deploy.realtime.guardrails.rollback_batch_size": 1,
+                               "deploy.batch.transform.instance_count": "many", "deploy.alerts.email": "nobody"})
     # THEN all four are reported together (the canary size once per variant it does not fit)
     assert sorted({problem.split(":")[0] for problem in found}) == [
-        "deploy.realtime.alarms.latency_p99_ms", "deploy.realtime.guardrails.rollback_batch_size",
-        "deploy.realtime.guardrails.size", "deploy.realtime.weights_owner"], found
+        "deploy.alerts.email", "deploy.batch.transform.instance_count",
+        "deploy.realtime.guardrails.rollback_batch_size", "deploy.realtime.guardrails.size"], found
     assert sum("guardrails.size" in problem for problem in found) == 2
+
+
+def test_a_bad_value_in_the_section_suppresses_the_rules_that_would_read_it():
+    # GIVEN an invalid owner (the guardrail rules depend on who owns instance counts) and an oversized canary
+    found = problems(**{"guardrails.size": 2, "weights_owner": "nobody"})
+    # THEN only the invalid value is reported: the rules cannot be judged without it
+    assert found == ["deploy.realtime.weights_owner: must be one of 'operator', 'config', got 'nobody'"]
+
+
+def config_problems(**context_overrides) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        config_from_context({**cli_context(), **WITH_CANDIDATE, **context_overrides})
+    return caught.value.problems
 
 
 def test_disabled_guardrails_skip_the_rules():

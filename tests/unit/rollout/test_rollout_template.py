@@ -7,17 +7,17 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from tests.conftest import build_app, cli_context
+from tests.conftest import build_app
+from tests.context import WITH_CANDIDATE, only_pattern
 
 ENDPOINT = "fraud-detector-realtime"
 
 
 def realtime_only(**overrides) -> Template:
     """The real-time stack alone (other patterns and Model Monitor off, to keep the synth short)."""
-    context = {f"deploy.{name}.enabled": False for name, section in cli_context()["deploy"].items()
-               if isinstance(section, dict) and "enabled" in section and name != "realtime"}
-    if "monitor" in cli_context()["deploy"]["realtime"]:
-        context["deploy.realtime.monitor.enabled"] = False
+    context = {**only_pattern("realtime"), "deploy.realtime.monitor.enabled": False}
+    if "variants" not in overrides:  # canary tests: the demo's second model on variant v2
+        context.update(WITH_CANDIDATE)
     context.update({f"deploy.realtime.{key}": value for key, value in overrides.items()})
     _, stacks = build_app(overrides=context)
     return Template.from_stack(stacks["realtime"])
@@ -33,14 +33,19 @@ def logical_ids(template: Template, type_name: str, **properties) -> list[str]:
     return sorted(template.find_resources(type_name, {"Properties": properties} if properties else None))
 
 
-# -- the default demo -----------------------------------------------------------------------------------------------
-def test_two_variants_serve_two_model_versions_at_90_and_10_percent(realtime_template):
-    config = only(realtime_template, "AWS::SageMaker::EndpointConfig")["Properties"]
+# -- the demo canary: -c deploy.model.candidate_dir=artifacts/fraud-detector-v2 -----------------------------------
+@pytest.fixture(scope="module")
+def canary_template() -> Template:
+    return realtime_only()
+
+
+def test_two_variants_serve_two_model_versions_at_90_and_10_percent(canary_template):
+    config = only(canary_template, "AWS::SageMaker::EndpointConfig")["Properties"]
     variants = {v["VariantName"]: v for v in config["ProductionVariants"]}
     assert {name: (v["InitialVariantWeight"], v["InitialInstanceCount"], v["InstanceType"])
             for name, v in variants.items()} == {"v1": (0.9, 2, "ml.m5.large"), "v2": (0.1, 2, "ml.m5.large")}
     # AND each variant runs its own model, packaged from its own artifacts (v1 and v2 versions differ)
-    models = realtime_template.find_resources("AWS::SageMaker::Model")
+    models = canary_template.find_resources("AWS::SageMaker::Model")
     model_of = {name: v["ModelName"]["Fn::GetAtt"][0] for name, v in variants.items()}
     versions = {name: models[model_of[name]]["Properties"]["PrimaryContainer"]["Environment"]["MODEL_VERSION"]
                 for name in variants}
@@ -49,8 +54,8 @@ def test_two_variants_serve_two_model_versions_at_90_and_10_percent(realtime_tem
     assert len(urls) == 2
 
 
-def test_every_update_is_a_blue_green_canary_that_rolls_back_on_the_patterns_alarms(realtime_template):
-    endpoint = only(realtime_template, "AWS::SageMaker::Endpoint")["Properties"]
+def test_every_update_is_a_blue_green_canary_that_rolls_back_on_the_patterns_alarms(canary_template):
+    endpoint = only(canary_template, "AWS::SageMaker::Endpoint")["Properties"]
     deployment = endpoint["DeploymentConfig"]
     assert deployment["BlueGreenUpdatePolicy"] == {
         "TrafficRoutingConfiguration": {"Type": "CANARY", "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1},
@@ -58,42 +63,42 @@ def test_every_update_is_a_blue_green_canary_that_rolls_back_on_the_patterns_ala
         "TerminationWaitInSeconds": 300, "MaximumExecutionTimeoutInSeconds": 3600}
     # THEN the rollback alarms are exactly the p99 latency and 5XX alarms of both variants
     rollback = sorted(alarm["AlarmName"]["Ref"] for alarm in deployment["AutoRollbackConfiguration"]["Alarms"])
-    alarms = realtime_template.find_resources("AWS::CloudWatch::Alarm")
+    alarms = canary_template.find_resources("AWS::CloudWatch::Alarm")
     assert sorted((alarms[ref]["Properties"]["MetricName"],
                    {d["Name"]: d["Value"] for d in alarms[ref]["Properties"]["Dimensions"]}["VariantName"])
                   for ref in rollback) == [("Invocation5XXErrors", "v1"), ("Invocation5XXErrors", "v2"),
                                            ("ModelLatency", "v1"), ("ModelLatency", "v2")]
 
 
-def test_sagemaker_can_read_the_rollback_alarms_and_nothing_else(realtime_template):
-    endpoint = only(realtime_template, "AWS::SageMaker::Endpoint")["Properties"]
+def test_sagemaker_can_read_the_rollback_alarms_and_nothing_else(canary_template):
+    endpoint = only(canary_template, "AWS::SageMaker::Endpoint")["Properties"]
     rollback = sorted(alarm["AlarmName"]["Ref"] for alarm in endpoint["DeploymentConfig"]["AutoRollbackConfiguration"]
                       ["Alarms"])
-    statements = [statement for policy in realtime_template.find_resources("AWS::IAM::Policy").values()
+    statements = [statement for policy in canary_template.find_resources("AWS::IAM::Policy").values()
                   for statement in policy["Properties"]["PolicyDocument"]["Statement"]
                   if "cloudwatch:DescribeAlarms" in json.dumps(statement["Action"])]
     assert len(statements) == 1
     assert sorted(resource["Fn::GetAtt"][0] for resource in statements[0]["Resource"]) == rollback
 
 
-def test_weights_and_counts_set_at_run_time_survive_updates_by_default(realtime_template):
-    endpoint = only(realtime_template, "AWS::SageMaker::Endpoint")["Properties"]
+def test_weights_and_counts_set_at_run_time_survive_updates_by_default(canary_template):
+    endpoint = only(canary_template, "AWS::SageMaker::Endpoint")["Properties"]
     assert endpoint["RetainAllVariantProperties"] is True
     assert "ExcludeRetainedVariantProperties" not in endpoint
 
 
-def test_every_variant_autoscales_from_two_instances(realtime_template):
+def test_every_variant_autoscales_from_two_instances(canary_template):
     for variant in ("v1", "v2"):
-        realtime_template.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {
+        canary_template.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {
             "ResourceId": f"endpoint/{ENDPOINT}/variant/{variant}", "MinCapacity": 2, "MaxCapacity": 10})
 
 
-def test_the_endpoint_update_waits_for_the_update_guard(realtime_template):
-    guard_ids = logical_ids(realtime_template, "Custom::EndpointUpdateGuard")
+def test_the_endpoint_update_waits_for_the_update_guard(canary_template):
+    guard_ids = logical_ids(canary_template, "Custom::EndpointUpdateGuard")
     assert len(guard_ids) == 1
-    realtime_template.has_resource("AWS::SageMaker::Endpoint", {"DependsOn": Match.array_with(guard_ids)})
+    canary_template.has_resource("AWS::SageMaker::Endpoint", {"DependsOn": Match.array_with(guard_ids)})
     # AND the guard sees each variant's instance type and whether it is autoscaled, and the guardrails switch
-    guard = realtime_template.find_resources("Custom::EndpointUpdateGuard")[guard_ids[0]]["Properties"]
+    guard = canary_template.find_resources("Custom::EndpointUpdateGuard")[guard_ids[0]]["Properties"]
     assert guard["Variants"] == [{"Name": "v1", "InstanceType": "ml.m5.large", "Autoscaled": "true"},
                                  {"Name": "v2", "InstanceType": "ml.m5.large", "Autoscaled": "true"}]
     assert guard["Guardrails"] == "true"
@@ -101,9 +106,9 @@ def test_the_endpoint_update_waits_for_the_update_guard(realtime_template):
     assert "-c deploy.realtime.guardrails.enabled=false" in guard["VariantSetChangeRemedy"]
 
 
-def test_the_guard_function_can_only_read_its_own_stack(realtime_template):
+def test_the_guard_function_can_only_read_its_own_stack(canary_template):
     # GIVEN the guard's function (other stacks' constructs may add functions of their own)
-    functions = {name: resource for name, resource in realtime_template.find_resources("AWS::Lambda::Function").items()
+    functions = {name: resource for name, resource in canary_template.find_resources("AWS::Lambda::Function").items()
                  if name.startswith("UpdateGuard")}
     assert len(functions) == 1
     function = next(iter(functions.values()))
@@ -111,7 +116,7 @@ def test_the_guard_function_can_only_read_its_own_stack(realtime_template):
     assert function["Properties"]["Handler"] == "index.handler"
     # THEN its only permissions are its own log group and DescribeStacks on this stack
     policies = [p["Properties"]["PolicyDocument"]["Statement"]
-                for p in realtime_template.find_resources("AWS::IAM::Policy").values()
+                for p in canary_template.find_resources("AWS::IAM::Policy").values()
                 if {"Ref": role_ref} in p["Properties"]["Roles"]]
     assert len(policies) == 1
     actions = {json.dumps(s["Action"]): s["Resource"] for s in policies[0]}

@@ -263,7 +263,7 @@ def test_aws_errors_are_one_line_messages(aws):
     aws.sm.add_client_error("describe_endpoint", service_error_code="AccessDeniedException",
                             service_message="not authorized to perform sagemaker:DescribeEndpoint",
                             http_status_code=400)
-    assert aws.run("status") == traffic.EXIT_FAILED
+    assert aws.run("status") == traffic.EXIT_AWS
     assert aws.err.getvalue().strip() == ("error: AWS refused the request (AccessDeniedException): not authorized to "
                                           "perform sagemaker:DescribeEndpoint")
 
@@ -323,8 +323,13 @@ def test_rollback_while_updating_is_refused(aws):
     (["shift", "--endpoint", ENDPOINT, "--weights", "v1"], 2, "bad weight 'v1'"),
     (["shift", "--endpoint", ENDPOINT, "--weights", "v1=nan,v2=1"], 2, "weights must be finite numbers >= 0"),
     (["shift", "--endpoint", ENDPOINT, "--weights", "v1=-1,v2=1"], 2, "weights must be finite numbers >= 0"),
-    (["status", "--endpoint", ENDPOINT], 1, "error: Unable to locate credentials"),
+    (["status", "--endpoint", ENDPOINT], 3, "error: Unable to locate credentials"),
     (["promote", "--endpoint", ENDPOINT], 2, "the following arguments are required: variant"),
+    # options are checked before the first AWS call: nothing is tagged or shifted, then found wrong
+    (["shift", "--endpoint", ENDPOINT, "--weights", "v1=1", "--poll-interval", "-5"], 2,
+     "--poll-interval: must be a number of seconds above 0"),
+    (["promote", "--endpoint", ENDPOINT, "v2", "--timeout", "nan"], 2, "--timeout: must be a number of seconds"),
+    (["rollback", "--endpoint", ENDPOINT, "--timeout", "0"], 2, "--timeout: must be a number of seconds"),
 ])
 def test_the_command_line_fails_with_a_message_not_a_traceback(argv, code, message):
     # GIVEN no AWS credentials at all (only a region)
@@ -338,3 +343,22 @@ def test_the_command_line_fails_with_a_message_not_a_traceback(argv, code, messa
     assert result.returncode == code
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_no_region_is_an_aws_configuration_error_exit_3():
+    # GIVEN credentials but no region anywhere
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_CONFIG_FILE": os.devnull,
+                "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"})
+    # WHEN a command that needs AWS runs
+    result = subprocess.run([sys.executable, "-m", "ops.traffic", "status", "--endpoint", ENDPOINT], cwd=REPO_ROOT,
+                            env=env, capture_output=True, text=True, timeout=60)
+    # THEN it exits 3 (the table's AWS/credentials code, as the other commands), one line, no traceback
+    assert result.returncode == 3
+    assert result.stderr.strip() == "error: no AWS region configured: pass --region or set AWS_REGION"
+
+
+def test_a_negative_poll_interval_changes_nothing(aws):
+    # GIVEN no AWS call queued (the Stubber raises on any call)
+    # WHEN shift is given a negative poll interval THEN it is refused with exit 2 before any call
+    assert aws.run("shift", "--weights", "v1=0.5,v2=0.5", "--poll-interval", "-5") == traffic.EXIT_REFUSED

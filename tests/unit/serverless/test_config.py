@@ -1,17 +1,16 @@
 """The serverless section of the configuration: defaults, overrides, and every mistake reported at once."""
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
+from pydantic import BaseModel
 
 from stacks.config import ConfigError, config_from_context
 from stacks.config.serverless import ServerlessConfig
 from tests.conftest import cli_context
 
 
-def test_cdk_json_holds_the_defaults_of_the_dataclasses():
-    # GIVEN cdk.json's serverless section  THEN it parses to exactly the documented defaults
+def test_the_suite_uses_the_models_defaults():
+    # GIVEN no serverless section in the pinned context  THEN the documented defaults apply
     config = config_from_context(cli_context()).serverless
     assert config == ServerlessConfig()
     assert (config.architecture, config.memory_mb, config.timeout_s) == ("arm64", 512, 30)
@@ -31,26 +30,34 @@ def test_cli_overrides_reach_nested_keys():
 
 
 def test_every_mistake_is_reported_at_once_with_its_key_path():
-    # GIVEN several independent mistakes in the serverless section
+    # GIVEN malformed values in the serverless section and cross-field mistakes in its sub-sections
     context = {**cli_context(),
                "deploy.serverless.architecture": "sparc",
                "deploy.serverless.memory_mb": "64",
-               "deploy.serverless.reserved_concurrency": "2",
-               "deploy.serverless.provisioned_concurrency": "5",
-               "deploy.serverless.log_retention_days": "10",
                "deploy.serverless.api.quota_per_day": "100",
                "deploy.serverless.upload_trigger.output_prefix": "incoming/results/",
-               "deploy.serverless.upload_trigger.rejected_prefix": "no-slash"}
+               "deploy.serverless.alarms.errors_per_5min": "0"}
     with pytest.raises(ConfigError) as caught:
         config_from_context(context)
     problems = "\n".join(caught.value.problems)
     # THEN each is named with its path (and the allowed values where there is a list)
     for expected in ("deploy.serverless.architecture", "'arm64'", "deploy.serverless.memory_mb",
-                     "provisioned_concurrency: 5 exceeds reserved_concurrency (2)",
-                     "log_retention_days: 10 is not a CloudWatch Logs retention",
-                     "quota_per_day: a quota needs a usage plan",
-                     "output_prefix: 'incoming/results/' overlaps input_prefix 'incoming/'",
-                     "deploy.serverless.upload_trigger.rejected_prefix"):
+                     "deploy.serverless.api.quota_per_day: a quota needs a usage plan",
+                     "deploy.serverless.upload_trigger.output_prefix: 'incoming/results/' overlaps input_prefix "
+                     "'incoming/'", "deploy.serverless.alarms.errors_per_5min: must be between 1 and"):
+        assert expected in problems, f"{expected!r} missing from:\n{problems}"
+
+
+def test_cross_field_mistakes_of_the_section_are_reported_together():
+    context = {**cli_context(),
+               "deploy.serverless.reserved_concurrency": "2",
+               "deploy.serverless.provisioned_concurrency": "5",
+               "deploy.serverless.log_retention_days": "10"}
+    with pytest.raises(ConfigError) as caught:
+        config_from_context(context)
+    problems = "\n".join(caught.value.problems)
+    for expected in ("deploy.serverless.provisioned_concurrency: 5 exceeds reserved_concurrency (2)",
+                     "deploy.serverless.log_retention_days: 10 is not a CloudWatch Logs retention"):
         assert expected in problems, f"{expected!r} missing from:\n{problems}"
 
 
@@ -65,9 +72,13 @@ def test_large_upload_files_need_memory():
 
 
 def test_every_option_has_a_documented_default():
-    # GIVEN the config dataclasses  THEN every field has a default (cdk.json may omit any of them)
-    for cls in (ServerlessConfig, *{type(getattr(ServerlessConfig(), f.name)) for f in
-                                    dataclasses.fields(ServerlessConfig) if dataclasses.is_dataclass(
-                                        getattr(ServerlessConfig(), f.name))}):
-        for field in dataclasses.fields(cls):
-            assert field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
+    # GIVEN the config models  THEN every field has a default (cdk.json may omit any of them)
+    def models(model):
+        yield model
+        for info in model.model_fields.values():
+            if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+                yield from models(info.annotation)
+
+    for model in models(ServerlessConfig):
+        for name, info in model.model_fields.items():
+            assert not info.is_required(), f"{model.__name__}.{name}"

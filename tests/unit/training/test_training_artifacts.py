@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 from training.data import generate
 
 EXPECTED_FILES = {
-    "metadata.json", "model.joblib", "model.onnx", "baseline.csv",
+    "metadata.json", "model.joblib", "model.onnx", "baseline.csv", "drift_baseline.json",
     "samples/request.csv", "samples/request.json", "samples/rows.jsonl", "samples/labeled.csv",
 }
 

@@ -61,4 +61,4 @@ def test_conversion_refuses_an_unpinned_hash_seed():
     model = fit(VERSIONS[0], data.features, data.labels)
     # WHEN converting in-process THEN it refuses rather than write unreproducible bytes
     with pytest.raises(RuntimeError, match="PYTHONHASHSEED"):
-        export.to_onnx(model, data.features.shape[1])
+        export.to_onnx(model, data.features.shape[1], "fraud-detector")
