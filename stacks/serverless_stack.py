@@ -5,14 +5,19 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from ml_constructs.alert_topic import AlertTopic
-from ml_constructs.lambda_model_function import LambdaModelFunction
+from ml_constructs.lambda_model_function import LambdaModelFunction, RequestCapture
+from ml_constructs.monitoring.drift_monitor import DriftMonitor, DriftSource, LabelSource
 from ml_constructs.prediction_api import PredictionApi
 from ml_constructs.secure_storage import DataKey, SecureBucket
 from ml_constructs.serverless_alarms import ServerlessAlarms, ServerlessDashboard
 from ml_constructs.upload_trigger import UploadTrigger
+from stacks import drift_wiring
 from stacks.deployment import Deployment
 
 MIB = 1024 * 1024
+CAPTURE_PREFIX = "capture/serverless"
+#: Sampled requests are read once by the next hourly drift run; a month covers re-runs and investigations.
+CAPTURE_RETENTION = cdk.Duration.days(30)
 
 
 class ServerlessStack(cdk.Stack):
@@ -34,11 +39,20 @@ class ServerlessStack(cdk.Stack):
             environment.update({"INPUT_PREFIX": uploads.input_prefix, "OUTPUT_PREFIX": uploads.output_prefix,
                                 "REJECTED_PREFIX": uploads.rejected_prefix,
                                 "MAX_FILE_BYTES": str(uploads.max_file_mb * MIB)})
+        # deploy.monitoring.engine builtin: the function writes a sample of its requests and answers here, and
+        # the drift job reads them hourly (Model Monitor has no Lambda mode: model-monitor leaves this off).
+        capture = None
+        if config.monitoring.engine == "builtin":
+            self.capture_storage = SecureBucket(self, "CaptureStorage", encryption_key=self.data_key.key)
+            self.capture_storage.bucket.add_lifecycle_rule(prefix=f"{CAPTURE_PREFIX}/", expiration=CAPTURE_RETENTION)
+            capture = RequestCapture(bucket=self.capture_storage.bucket, prefix=CAPTURE_PREFIX,
+                                     sample_percent=config.monitoring.builtin.serverless_sample_percent)
         self.model_function = LambdaModelFunction(
             self, "Model", artifacts_dir=str(metadata.artifacts_dir), encryption_key=self.data_key.key,
             service_name=name, architecture=serverless.architecture, tracing=serverless.tracing,
             sizing=serverless.sizing, async_invocation=uploads.async_invocation, environment=environment,
-            log_retention_days=serverless.log_retention_days, metrics_namespace=deployment.metrics_namespace)
+            log_retention_days=serverless.log_retention_days, metrics_namespace=deployment.metrics_namespace,
+            capture=capture)
 
         self.api = PredictionApi(
             self, "Api", handler=self.model_function.alias, api_name=name, n_features=metadata.n_features,
@@ -63,6 +77,21 @@ class ServerlessStack(cdk.Stack):
         self.alerts.notify_on(*self.alarms.all_alarms)
         self.dashboard = ServerlessDashboard(self, "Dashboard", function=self.model_function, api=self.api,
                                              alarms=self.alarms, dashboard_name=name)
+
+        self.drift: DriftMonitor | None = None
+        if capture is not None:
+            builtin = config.monitoring.builtin
+            bucket = self.capture_storage.bucket
+            self.drift = DriftMonitor(
+                self, "Drift", artifacts_dir=metadata.artifacts_dir, name=name,
+                source=DriftSource(bucket=bucket, prefix=CAPTURE_PREFIX, format="samples"),
+                report_bucket=bucket, report_prefix=drift_wiring.REPORT_PREFIX,
+                labels=LabelSource(bucket=bucket, prefix=drift_wiring.LABELS_PREFIX),
+                encryption_key=self.data_key.key, alert_topic=self.alerts.topic,
+                thresholds=drift_wiring.thresholds(builtin), schedule=drift_wiring.scheduled(builtin))
+            self.dashboard.dashboard.add_widgets(*self.drift.dashboard_widgets())
+            self.drift.add_outputs()
+            cdk.CfnOutput(self, "CaptureUri", value=f"s3://{bucket.bucket_name}/{CAPTURE_PREFIX}/")
 
         cdk.CfnOutput(self, "PredictUrl", value=self.api.url)
         cdk.CfnOutput(self, "FunctionAliasArn", value=self.model_function.alias.function_arn)
