@@ -200,7 +200,7 @@ def test_the_drift_job_is_priced_as_monitoring(templates):
     resources["DriftSchedule"] = {"Type": "AWS::Scheduler::Schedule", "Properties": {
         "ScheduleExpression": "rate(1 hour)", "FlexibleTimeWindow": {"Mode": "OFF"},
         "Target": {"Arn": {"Fn::GetAtt": ["DriftFunction", "Arn"]}, "RoleArn": "arn:aws:iam::123456789012:role/s"}}}
-    items = [item for item in realtime_cost(templates).items if "DriftFunction" in item.name]
+    items = [item for item in realtime_cost(templates).items if "function DriftFunction:" in item.name]
     duration = [item for item in items if item.price_key == "lambda.duration:arm64"][0]
     assert duration.category == "monitoring" and duration.scales == "fixed"
     assert duration.quantity == pytest.approx(730 * 30 * 1.0)  # runs × min(60 s, 30 s timeout) × 1 GB
