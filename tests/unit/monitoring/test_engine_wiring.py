@@ -185,3 +185,23 @@ def test_model_monitor_engine_brings_model_monitor_back_and_no_builtin_job(model
 def test_a_rate_schedule_reads_exactly_its_interval(expression, minutes):
     # GIVEN a schedule expression THEN one run reads the traffic since the previous run
     assert window_of(expression).to_minutes() == minutes
+
+
+def test_the_model_monitor_engine_stays_cdk_nag_clean(tmp_path):
+    # GIVEN the app with -c deploy.monitoring.engine=model-monitor under AwsSolutions (tests/compliance covers the
+    # default engine)
+    app, _ = build_app(overrides={"deploy.monitoring.engine": "model-monitor", "deploy.edge.enabled": False},
+                       outdir=str(tmp_path), nag=True)
+    try:
+        app.synth()
+    except RuntimeError as exc:
+        if "ValidationFailed" not in str(exc):
+            raise
+    # THEN there is no unacknowledged finding
+    report = tmp_path / "validation-report.json"
+    findings = []
+    if report.exists():
+        findings = [f"{violation['ruleName']}: {construct['constructPath']}"
+                    for plugin in json.loads(report.read_text())["pluginReports"]
+                    for violation in plugin["violations"] for construct in violation["violatingConstructs"]]
+    assert findings == []
