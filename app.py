@@ -15,7 +15,8 @@ def main() -> None:
     """Synthesize every enabled stack; a configuration mistake exits with code 2 and a message, no traceback."""
     app = cdk.App()
     try:
-        build_stacks(app, deployment_from_context(app.node.get_all_context()))
+        context = app.node.get_all_context()
+        build_stacks(app, deployment_from_context(context), context=context)
     except ValueError as exc:  # ConfigError, ModelArtifactsError and construct validation all are ValueErrors
         print(f"\n{exc}\n", file=sys.stderr)
         sys.exit(2)

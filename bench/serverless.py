@@ -13,9 +13,13 @@ upload_peak_mb  peak Python-heap memory (tracemalloc: numpy buffers included, on
                 while one CSV upload of ``--upload-mb`` MiB (the function's default file limit, 20 MiB) is
                 read, parsed, scored and written through ``handle_s3_event`` with an in-memory S3 stand-in;
                 ``upload_seconds`` is its CPU time, ``upload_rss_growth_mb`` the process's peak RSS growth.
+cold_start_with_bytecode_ms   the same cold start with the package's opt-in ``.pyc`` files
+                (``compile_bytecode=True``): the package ships none by default, so that its bytes do not
+                depend on the build machine; the difference is what that costs at each cold start.
 
 Where this machine can run the package (a CPython 3.12 and the same architecture), the measurements
-run the bundle itself, in an isolated interpreter (``-I -S``) with the bytecode it ships; otherwise the
+run the bundle itself, in an isolated interpreter (``-I -S -B``: /var/task is read-only, nothing is
+cached between cold starts) with the bytecode it ships, if any; otherwise the
 source folder under this virtualenv's Python, as the results record. Writes bench/results/serverless.json.
 """
 from __future__ import annotations
@@ -140,12 +144,13 @@ def configured_architecture() -> str:
     return context["deploy"].get("serverless", {}).get("architecture", "arm64")
 
 
-def build(architecture: str, into: Path) -> Path:
-    from ml_constructs.lambda_bundling import LambdaPackageSpec, build_package
+def build(architecture: str, into: Path, *, compile_bytecode: bool = False) -> Path:
+    from ml_constructs.common.lambda_bundling import LambdaPackageSpec, build_package
 
-    target = into / architecture
+    target = into / (architecture + ("-bytecode" if compile_bytecode else ""))
     target.mkdir(parents=True)
-    build_package(LambdaPackageSpec(source_dir=LAMBDA_SRC, architecture=architecture), target)
+    build_package(LambdaPackageSpec(source_dir=LAMBDA_SRC, architecture=architecture,
+                                    compile_bytecode=compile_bytecode), target)
     return target
 
 
@@ -186,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, indent=2))
         return 0
     sys.path.insert(0, str(REPO_ROOT))
-    from ml_constructs.lambda_bundling import find_interpreter, host_architecture
+    from ml_constructs.common.lambda_bundling import find_interpreter, host_architecture
 
     architecture = configured_architecture()
     with tempfile.TemporaryDirectory(prefix="bench-serverless-") as scratch:
@@ -196,10 +201,12 @@ def main(argv: list[str] | None = None) -> int:
         if host and interpreter:
             if host not in packages:
                 packages[host] = build(host, Path(scratch))
-            command, package, runtime = [interpreter, "-I", "-S"], packages[host], f"bundle ({host}) on CPython 3.12"
+            command, package, runtime = [interpreter, "-I", "-S", "-B"], packages[host], f"bundle ({host}) on CPython 3.12"
+            with_bytecode = build(host, Path(scratch), compile_bytecode=True)
         else:
             command, package = [sys.executable, "-I"], LAMBDA_SRC
             runtime = f"lambda_src on this virtualenv's Python {platform.python_version()} (no CPython 3.12 here)"
+            with_bytecode = None
         sizes = {name: zipped_mb(folder) for name, folder in packages.items()}
 
         cold, process = [], []
@@ -207,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
             report, process_ms = run_probe(command, package, 0)
             cold.append(report["cold_ms"])
             process.append(process_ms)
+        cold_bytecode = [run_probe(command, with_bytecode, 0)[0]["cold_ms"] for _ in range(args.cold_runs)
+                         ] if with_bytecode else []
         warm_report, _ = run_probe(command, package, WARMUP_REQUESTS + args.warm_requests)
         warm = warm_report["latencies_ms"][WARMUP_REQUESTS:]
         warm_p50, warm_p99 = p50_p99(warm)
@@ -223,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         **results,
         "cold_start_min_ms": round(min(cold), 1), "cold_start_max_ms": round(max(cold), 1),
         "cold_start_process_ms": round(statistics.median(process), 1),
+        "cold_start_with_bytecode_ms": round(statistics.median(cold_bytecode), 1) if cold_bytecode else None,
+        "bytecode_shipped": False,
         "cold_runs": args.cold_runs, "warm_requests": len(warm),
         "package_architecture": architecture,
         "upload_mb": round(upload["input_mb"], 1), "upload_rows": upload["rows"],
@@ -243,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{key:<18}{value:>9.3f} {unit:<3}{(f'<= {target:g}' if target else ''):>9}")
     print(f"{'cold min/max':<18}{min(cold):>9.1f} ms / {max(cold):.1f} ms   (process incl. start-up: "
           f"{statistics.median(process):.1f} ms)")
+    if cold_bytecode:
+        print(f"{'cold with .pyc':<18}{statistics.median(cold_bytecode):>9.1f} ms   (opt-in compile_bytecode=True; "
+              f"the package ships none by default)")
     print(f"wrote {os.path.relpath(args.output, REPO_ROOT)}")
     return 0
 

@@ -571,13 +571,14 @@ def _client(service: str, region: str | None) -> Any:
     try:
         return boto3.client(service, region_name=region)
     except botocore.exceptions.NoRegionError:
-        raise UsageError("no AWS region configured; pass --region or set AWS_REGION") from None
+        raise AwsFailed("no AWS region configured; pass --region or set AWS_REGION") from None
     except (botocore.exceptions.InvalidRegionError, botocore.exceptions.ProfileNotFound) as exc:
         raise UsageError(str(exc)) from None
 
 
 def _clients(region: str | None, sagemaker: Any, s3: Any) -> tuple[Any, Any]:
-    """SageMaker and S3 clients; a missing or malformed region or profile is the caller's to fix (UsageError)."""
+    """SageMaker and S3 clients; no region is an AWS configuration error (exit 3, as in every ops command), a
+    malformed region or an unknown profile a usage error (exit 2)."""
     import boto3
     import botocore.exceptions
 
@@ -585,7 +586,7 @@ def _clients(region: str | None, sagemaker: Any, s3: Any) -> tuple[Any, Any]:
         return (sagemaker or boto3.client("sagemaker", region_name=region),
                 s3 or boto3.client("s3", region_name=region))
     except botocore.exceptions.NoRegionError:
-        raise UsageError("no AWS region configured; pass --region or set AWS_REGION") from None
+        raise AwsFailed("no AWS region configured; pass --region or set AWS_REGION") from None
     except (botocore.exceptions.InvalidRegionError, botocore.exceptions.ProfileNotFound) as exc:
         raise UsageError(str(exc)) from None
 

@@ -4,6 +4,8 @@
     python -m ops.traffic shift    --endpoint NAME --weights v1=0.5,v2=0.5
     python -m ops.traffic promote  --endpoint NAME v2
     python -m ops.traffic rollback --endpoint NAME
+    python -m ops.traffic shadow-report  --endpoint NAME [--window-minutes 60] [--json]
+    python -m ops.traffic promote-shadow --endpoint NAME --stack STACK --candidate-dir DIR [--run] [--force]
 
 Changes go through ``UpdateEndpointWeightsAndCapacities`` (no new fleet, no redeploy) and the
 command waits until the endpoint is ``InService`` with the new weights. Before each change the
@@ -23,6 +25,7 @@ import math
 import sys
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence, TextIO
 
@@ -352,7 +355,21 @@ EXAMPLES = """examples:
   python -m ops.traffic shift    --endpoint fraud-detector-realtime --weights v1=0.9,v2=0.1
   python -m ops.traffic promote  --endpoint fraud-detector-realtime v2
   python -m ops.traffic rollback --endpoint fraud-detector-realtime
+  python -m ops.traffic shadow-report  --endpoint fraud-detector-realtime --window-minutes 120
+  python -m ops.traffic promote-shadow --endpoint fraud-detector-realtime --stack FraudDetector-Realtime \
+      --candidate-dir artifacts/fraud-detector-v2 --run
 """
+
+
+def _positive_minutes(text: str) -> float:
+    """argparse type: minutes above 0 and at most 15 days (CloudWatch keeps 1-minute data that long)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of minutes: {text!r}") from None
+    if not (math.isfinite(value) and 0 < value <= 15 * 24 * 60):
+        raise argparse.ArgumentTypeError(f"must be minutes above 0 and at most 21600, got {text}")
+    return value
 
 
 def _positive_seconds(text: str) -> float:
@@ -388,6 +405,21 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("variant", help="the variant that gets weight 1 (all others get 0)")
     commands.add_parser("rollback", parents=[common, changing], help="restore the weights saved before the last change",
                         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
+    window = argparse.ArgumentParser(add_help=False)
+    window.add_argument("--window-minutes", type=_positive_minutes, default=60.0,
+                        help="how far back to compare production and shadow (default 60)")
+    report = commands.add_parser("shadow-report", parents=[common, window],
+                                 help="the shadow's latency and errors next to production's",
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
+    report.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    promote_shadow = commands.add_parser(
+        "promote-shadow", parents=[common, window], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXAMPLES, help="check the shadow, then deploy it as the production model (prints the deploy; --run runs it)")
+    promote_shadow.add_argument("--stack", required=True, help="the real-time stack, e.g. FraudDetector-Realtime")
+    promote_shadow.add_argument("--candidate-dir", required=True,
+                                help="the packaged candidate the shadow serves (deploy.model.candidate_dir)")
+    promote_shadow.add_argument("--run", action="store_true", help="run the cdk deploy instead of printing it")
+    promote_shadow.add_argument("--force", action="store_true", help="promote even if the shadow looks worse")
     return parser
 
 
@@ -411,7 +443,15 @@ def main(argv: Sequence[str] | None = None, *, clients: tuple[Any, Any] | None =
         args = build_parser().parse_args(argv)
         # Every option is checked before the first AWS call (argparse checked the numbers).
         weights = parse_weights(args.weights) if args.command == "shift" else None
+        if args.command == "promote-shadow" and not (Path(args.candidate_dir) / "metadata.json").is_file():
+            raise cli.UsageError(f"--candidate-dir {args.candidate_dir} has no metadata.json (a packaged model)")
         sagemaker, cloudwatch = clients or make_clients(args.region)
+        if args.command in ("shadow-report", "promote-shadow"):
+            try:
+                return _shadow_command(args, sagemaker, cloudwatch, out, now)
+            except ClientError as exc:
+                code, message = _client_error_code(exc)
+                raise cli.AwsError(f"AWS refused the request ({code}): {message}") from None
         traffic = EndpointTraffic(
             args.endpoint, sagemaker=sagemaker, cloudwatch=cloudwatch, sleep=sleep, clock=clock, out=out,
             timeout_s=getattr(args, "timeout", DEFAULT_TIMEOUT_S),
@@ -432,6 +472,30 @@ def main(argv: Sequence[str] | None = None, *, clients: tuple[Any, Any] | None =
         return EXIT_OK
 
     return cli.run(command, err=err)
+
+
+def _shadow_command(args: argparse.Namespace, sagemaker: Any, cloudwatch: Any, out: TextIO,
+                    now: Callable[[], datetime] | None) -> int:
+    from datetime import timedelta
+
+    from ops import shadow
+
+    report = shadow.shadow_report(sagemaker=sagemaker, cloudwatch=cloudwatch, endpoint=args.endpoint,
+                                  window=timedelta(minutes=args.window_minutes), now=now() if now else None)
+    if args.command == "shadow-report":
+        if args.json:
+            print(json.dumps({"endpoint": args.endpoint, "window_minutes": args.window_minutes,
+                              "variants": [variant.as_dict() for variant in report],
+                              "promotion_problems": shadow.promotion_problems(report)}, indent=2), file=out)
+        else:
+            print(shadow.render_report(report), file=out)
+            problems = shadow.promotion_problems(report)
+            print("promotable: yes" if not problems else "promotable: no — " + "; ".join(problems), file=out)
+        return EXIT_OK
+    command = shadow.promote(report, stack=args.stack, candidate_dir=args.candidate_dir, force=args.force,
+                             run=args.run)
+    print(("deployed: " if args.run else "deploy the candidate as production with:\n  ") + command, file=out)
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -6,13 +6,13 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from ml_constructs.alert_topic import AlertTopic
-from ml_constructs.batch_alarms import BatchAlarms, BatchDashboard
-from ml_constructs.batch_schedule import ScoringSchedule
-from ml_constructs.batch_scoring import PREDICTIONS_PREFIX, BatchScoring, DriftCheck, ScoringStorage
-from ml_constructs.model_package import ModelPackage
+from ml_constructs.batch.alarms import BatchAlarms, BatchDashboard
+from ml_constructs.batch.schedule import ScoringSchedule
+from ml_constructs.batch.scoring import PREDICTIONS_PREFIX, BatchScoring, DriftCheck, ScoringStorage
+from ml_constructs.common.alert_topic import AlertTopic
+from ml_constructs.common.model_package import ModelPackage
+from ml_constructs.common.secure_storage import DataKey, SecureBucket
 from ml_constructs.monitoring.drift_monitor import DriftMonitor, DriftSource
-from ml_constructs.secure_storage import DataKey, SecureBucket
 from stacks import drift_wiring
 from stacks.deployment import Deployment
 
@@ -38,14 +38,15 @@ class BatchStack(cdk.Stack):
                 input_key = kms.Key.from_key_arn(self, "InputKey", storage.input_kms_key_arn)
             access_logs = None
         else:
-            self.input_storage = SecureBucket(self, "InputStorage", encryption_key=self.data_key.key)
+            self.input_storage = SecureBucket(self, "InputStorage", encryption_key=self.data_key.key,
+                                              lifecycle=config.storage.lifecycle())
             input_bucket, input_key = self.input_storage.bucket, self.data_key.key
             access_logs = self.input_storage.access_logs_bucket
         if storage.output_bucket_name:
             output_bucket = s3.Bucket.from_bucket_name(self, "OutputBucket", storage.output_bucket_name)
         else:
             self.output_storage = SecureBucket(self, "OutputStorage", encryption_key=self.data_key.key,
-                                               access_logs_bucket=access_logs)
+                                               access_logs_bucket=access_logs, lifecycle=config.storage.lifecycle())
             output_bucket = self.output_storage.bucket
 
         # deploy.monitoring.engine builtin: the drift job runs as the workflow's step after each transform

@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ml_constructs.model_metadata import ModelArtifactsError, ModelMetadata
-from ml_constructs.naming import pascal_case
+from ml_constructs.common.model_metadata import ModelArtifactsError, ModelMetadata
+from ml_constructs.common.naming import pascal_case
 from stacks.config import AppConfig, ConfigError
 from stacks.config.batch import JOB_NAME_PREFIX_PATTERN, MAX_JOB_NAME_PREFIX
 from stacks.config.common import MODEL_NAME_HELP, MODEL_NAME_PATTERN

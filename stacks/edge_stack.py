@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from ml_constructs.greengrass_component import EdgeModel, GreengrassComponent, ThingGroupDeployment
-from ml_constructs.greengrass_recipe import ComponentSpec, Topics
+from ml_constructs.edge.component import EdgeModel, GreengrassComponent, ThingGroupDeployment
+from ml_constructs.edge.recipe import ComponentSpec, Topics
 from stacks.config.edge import DEFAULT_TOKEN_EXCHANGE_ROLE
 from stacks.deployment import Deployment
+from ml_constructs.edge.token_exchange_role import TokenExchangeRole, TokenExchangeRoleOptions
 
 
 class EdgeStack(cdk.Stack):
@@ -29,13 +29,16 @@ class EdgeStack(cdk.Stack):
             model=EdgeModel.from_artifacts(deployment.model.artifacts_dir))
 
         self.device_policy = None
-        # The devices' role gets read access to the artifacts. ``create: true`` will have the stack own that role
-        # (a construct in progress); until then both settings grant to the named, or the installer's, role.
+        # The devices' role gets read access to the artifacts. ``create`` (default): the stack owns a least-privilege
+        # role and its IoT role alias under a name derived from the model, so it never collides with the role the
+        # Greengrass installer may already have made; otherwise the named (or the installer's) role is used.
         role_config = edge.token_exchange_role
-        if role_config.create or role_config.name:
-            role = iam.Role.from_role_name(self, "TokenExchangeRole", role_config.name or DEFAULT_TOKEN_EXCHANGE_ROLE)
-            key = kms.Key.from_key_arn(self, "BootstrapKey", edge.bootstrap_key_arn) if edge.bootstrap_key_arn else None
-            self.device_policy = self.component.grant_artifact_read(role, artifact_key=key)
+        name = role_config.name or (f"{deployment.stack_prefix}-GreengrassTokenExchange" if role_config.create
+                                    else DEFAULT_TOKEN_EXCHANGE_ROLE)
+        self.token_exchange = TokenExchangeRole(
+            self, "TokenExchange", options=TokenExchangeRoleOptions(create=role_config.create, name=name))
+        key = kms.Key.from_key_arn(self, "BootstrapKey", edge.bootstrap_key_arn) if edge.bootstrap_key_arn else None
+        self.device_policy = self.component.grant_artifact_read(self.token_exchange.role, artifact_key=key)
 
         self.deployment = None
         if edge.deployment.enabled:
@@ -49,5 +52,7 @@ class EdgeStack(cdk.Stack):
         cdk.CfnOutput(self, "ComponentArn", value=self.component.component_arn)
         if self.device_policy:
             cdk.CfnOutput(self, "DeviceArtifactPolicyArn", value=self.device_policy.managed_policy_arn)
+        if self.token_exchange and self.token_exchange.role_alias:
+            cdk.CfnOutput(self, "TokenExchangeRoleAlias", value=self.token_exchange.options.alias_name)
         if self.deployment:
             cdk.CfnOutput(self, "DeploymentId", value=self.deployment.deployment_id)

@@ -7,16 +7,16 @@ import aws_cdk as cdk
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from ml_constructs.alert_topic import AlertTopic
-from ml_constructs.endpoint_alarms import EndpointAlarms, EndpointDashboard
-from ml_constructs.endpoint_update_guard import EndpointUpdateGuard, UpdateRemedies
-from ml_constructs.model_monitor import ModelMonitor
-from ml_constructs.model_package import ModelPackage
+from ml_constructs.common.alert_topic import AlertTopic
+from ml_constructs.common.model_package import ModelPackage
+from ml_constructs.common.naming import pascal_case
+from ml_constructs.common.secure_storage import DataKey, ObjectExpiry, SecureBucket
 from ml_constructs.monitoring.drift_monitor import DriftMonitor, DriftSource, LabelSource
-from ml_constructs.naming import pascal_case
-from ml_constructs.realtime_endpoint import DataCapture, ProductionVariant, RealtimeEndpoint, ShadowVariant
-from ml_constructs.realtime_modes import AsyncInference, AsyncScaling, ServerlessCapacity
-from ml_constructs.secure_storage import DataKey, SecureBucket
+from ml_constructs.monitoring.model_monitor import ModelMonitor
+from ml_constructs.realtime.alarms import EndpointAlarms, EndpointDashboard
+from ml_constructs.realtime.endpoint import DEFAULT_CAPTURE_PREFIX, DataCapture, ProductionVariant, RealtimeEndpoint, ShadowVariant
+from ml_constructs.realtime.modes import AsyncInference, AsyncScaling, ServerlessCapacity
+from ml_constructs.realtime.update_guard.construct import EndpointUpdateGuard, UpdateRemedies
 from stacks import drift_wiring
 from stacks.deployment import Deployment
 
@@ -28,6 +28,7 @@ class RealtimeStack(cdk.Stack):
         super().__init__(scope, construct_id, **kwargs)
         config = deployment.config
         realtime = config.realtime
+        self.storage_settings = config.storage
         endpoint_name = deployment.endpoint_name
 
         self.data_key = DataKey(self, "DataKey", description=f"Encrypts {endpoint_name} data capture and alerts")
@@ -59,8 +60,12 @@ class RealtimeStack(cdk.Stack):
 
         data_capture = None
         if realtime.capture_enabled:
-            self.capture_storage = SecureBucket(self, "CaptureStorage", encryption_key=self.data_key.key)
+            # Only captured traffic expires: Model Monitor keeps its baseline and reports in the same bucket.
+            self.capture_storage = SecureBucket(
+                self, "CaptureStorage", encryption_key=self.data_key.key, lifecycle=config.storage.lifecycle(
+                    ObjectExpiry(prefix=f"{DEFAULT_CAPTURE_PREFIX}/", days=config.storage.capture_expiry_days)))
             data_capture = DataCapture(bucket=self.capture_storage.bucket, encryption_key=self.data_key.key,
+                                       prefix=DEFAULT_CAPTURE_PREFIX,
                                        sampling_percent=realtime.data_capture.sampling_percent)
 
         guardrails = realtime.guardrails.to_construct() if realtime.guardrails.enabled else None
@@ -87,7 +92,7 @@ class RealtimeStack(cdk.Stack):
         self.alerts.notify_on(*self.alarms.all_alarms)
         if guardrails and guardrails.auto_rollback:
             self.endpoint.add_rollback_alarms(*self.alarms.rollback_alarms)
-        self.update_guard = EndpointUpdateGuard(self, "UpdateGuard", endpoint=self.endpoint,
+        self.update_guard = EndpointUpdateGuard(self, "UpdateGuard", endpoint=self.endpoint, log_key=self.data_key.key,
                                                 remedies=update_remedies(self.stack_name))
         self.dashboard = EndpointDashboard(self, "Dashboard", endpoint=self.endpoint, alarms=self.alarms)
 
@@ -129,7 +134,8 @@ class RealtimeStack(cdk.Stack):
 
     def _async_inference(self, settings) -> AsyncInference:
         """The bucket and the two outcome topics an asynchronous endpoint writes to, all under the data key."""
-        self.async_storage = SecureBucket(self, "AsyncStorage", encryption_key=self.data_key.key)
+        self.async_storage = SecureBucket(self, "AsyncStorage", encryption_key=self.data_key.key,
+                                          lifecycle=self.storage_settings.lifecycle())
         self.async_topics = {outcome: sns.Topic(self, f"Async{outcome}", master_key=self.data_key.key,
                                                 enforce_ssl=True)
                              for outcome in ("Success", "Failure")}

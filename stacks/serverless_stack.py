@@ -1,23 +1,23 @@
 """``<Model>-Serverless``: an ONNX model in Lambda behind API Gateway, an S3 upload trigger, alarms, a dashboard."""
 from __future__ import annotations
 
+import dataclasses
+
 import aws_cdk as cdk
 from constructs import Construct
 
-from ml_constructs.alert_topic import AlertTopic
-from ml_constructs.lambda_model_function import LambdaModelFunction, RequestCapture
+from ml_constructs.common.alert_topic import AlertTopic
+from ml_constructs.common.secure_storage import DataKey, ObjectExpiry, SecureBucket
+from ml_constructs.serverless.alarms import ServerlessAlarms, ServerlessDashboard
 from ml_constructs.monitoring.drift_monitor import DriftMonitor, DriftSource, LabelSource
-from ml_constructs.prediction_api import PredictionApi
-from ml_constructs.secure_storage import DataKey, SecureBucket
-from ml_constructs.serverless_alarms import ServerlessAlarms, ServerlessDashboard
-from ml_constructs.upload_trigger import UploadTrigger
+from ml_constructs.serverless.model_function import LambdaModelFunction, RequestCapture
+from ml_constructs.serverless.prediction_api import PredictionApi
+from ml_constructs.serverless.upload_trigger import UploadTrigger, upload_function_concurrency
 from stacks import drift_wiring
 from stacks.deployment import Deployment
 
 MIB = 1024 * 1024
 CAPTURE_PREFIX = "capture/serverless"
-#: Sampled requests are read once by the next hourly drift run; a month covers re-runs and investigations.
-CAPTURE_RETENTION = cdk.Duration.days(30)
 
 
 class ServerlessStack(cdk.Stack):
@@ -43,14 +43,19 @@ class ServerlessStack(cdk.Stack):
         # the drift job reads them hourly (Model Monitor has no Lambda mode: model-monitor leaves this off).
         capture = None
         if config.monitoring.engine == "builtin":
-            self.capture_storage = SecureBucket(self, "CaptureStorage", encryption_key=self.data_key.key)
-            self.capture_storage.bucket.add_lifecycle_rule(prefix=f"{CAPTURE_PREFIX}/", expiration=CAPTURE_RETENTION)
+            # Only the sampled requests expire (deploy.storage.capture_expiry_days); reports stay.
+            self.capture_storage = SecureBucket(
+                self, "CaptureStorage", encryption_key=self.data_key.key, lifecycle=config.storage.lifecycle(
+                    ObjectExpiry(prefix=f"{CAPTURE_PREFIX}/", days=config.storage.capture_expiry_days)))
             capture = RequestCapture(bucket=self.capture_storage.bucket, prefix=CAPTURE_PREFIX,
                                      sample_percent=config.monitoring.builtin.serverless_sample_percent)
         self.model_function = LambdaModelFunction(
             self, "Model", artifacts_dir=str(metadata.artifacts_dir), encryption_key=self.data_key.key,
             service_name=name, architecture=serverless.architecture, tracing=serverless.tracing,
-            sizing=serverless.sizing, async_invocation=uploads.async_invocation, environment=environment,
+            sizing=dataclasses.replace(serverless.sizing, reserved_concurrency=upload_function_concurrency(
+                configured=serverless.reserved_concurrency, upload_default=uploads.reserved_concurrency)
+                if uploads.enabled else serverless.reserved_concurrency),
+            async_invocation=uploads.async_invocation, environment=environment,
             log_retention_days=serverless.log_retention_days, metrics_namespace=deployment.metrics_namespace,
             capture=capture)
 
@@ -65,7 +70,8 @@ class ServerlessStack(cdk.Stack):
 
         self.upload_trigger: UploadTrigger | None = None
         if uploads.enabled:
-            self.data_storage = SecureBucket(self, "DataStorage", encryption_key=self.data_key.key)
+            self.data_storage = SecureBucket(self, "DataStorage", encryption_key=self.data_key.key,
+                                             lifecycle=config.storage.lifecycle())
             self.upload_trigger = UploadTrigger(
                 self, "UploadTrigger", bucket=self.data_storage.bucket, encryption_key=self.data_key.key,
                 target=self.model_function.alias, role=self.model_function.role, input_prefix=uploads.input_prefix,

@@ -1,6 +1,8 @@
 """Shared fixtures: the app is synthesized once per session, with the context the CLI would pass."""
 from __future__ import annotations
 
+import functools
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,18 @@ ARTIFACTS_DIR = REPO_ROOT / "artifacts" / "fraud-detector"
 SKIP_BUNDLING = {"aws:cdk:bundling-stacks": []}
 
 
+@functools.lru_cache(maxsize=None)
+def shared_botocore_session() -> Any:
+    """One botocore session for the whole run.
+
+    A new session loads the endpoint rules and every service model it is asked for again (1.5-3.4 s per
+    test in tests/unit/rollout); clients created from this one share those, and each test still gets its
+    own clients (and so its own Stubber)."""
+    import botocore.session
+
+    return botocore.session.get_session()
+
+
 def cli_context() -> dict[str, Any]:
     """The context the suite synthesizes with, as `cdk synth` would pass it: pinned in tests/context.py, not
     read from cdk.json, so a user's own cdk.json (their model, their choices) keeps the suite green."""
@@ -43,7 +57,7 @@ def build_app(*, overrides: dict[str, Any] | None = None, bundle: bool = False, 
     if not bundle:
         context.update(SKIP_BUNDLING)
     app = cdk.App(context=context, outdir=outdir)
-    stacks = build_stacks(app, deployment_from_context(app.node.get_all_context()))
+    stacks = build_stacks(app, deployment_from_context(app.node.get_all_context()), context=app.node.get_all_context())
     if nag:
         from cdk_nag import AwsSolutionsChecks
 

@@ -1,6 +1,6 @@
 """The model contract: what ``metadata.json`` holds, versioned, in one pydantic model.
 
-Every reader uses these fields: the CDK app through ``ml_constructs.model_metadata`` (which imports
+Every reader uses these fields: the CDK app through ``ml_constructs.common.model_metadata`` (which imports
 this module), and the runtimes that cannot import the app (``inference/inference.py``, the Lambda's
 ``serverless_inference/model.py``, the edge program) read the same keys with ``json`` and refuse a
 ``schema_version`` other than :data:`SCHEMA_VERSION`. The published JSON Schema is

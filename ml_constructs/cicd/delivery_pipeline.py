@@ -11,7 +11,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import pipelines
 from constructs import Construct
 
-from ml_constructs.secure_storage import DataKey, SecureBucket
+from ml_constructs.common.naming import nag_resource_name
+from ml_constructs.common.secure_storage import DataKey, SecureBucket
 
 CONNECTION_ARN_PATTERN = re.compile(
     r"arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}")
@@ -91,6 +92,11 @@ class DeliveryPipeline(Construct):
 
     def _acknowledge_generated_grants(self) -> None:
         """CDK Pipelines writes these policies itself; each wildcard is scoped to this pipeline's own resources."""
+        stack = cdk.Stack.of(self)
+
+        def arn(**parts) -> str:  # the way cdk-nag prints an ARN in a finding id
+            return nag_resource_name(stack.resolve(stack.format_arn(**parts)))
+
         artifact_grants = {
             "Action::s3:GetObject*": "read of this pipeline's artifact objects (CDK's grantRead action group)",
             "Action::s3:GetBucket*": "bucket metadata of this pipeline's artifact bucket (CDK's grantRead)",
@@ -99,33 +105,43 @@ class DeliveryPipeline(Construct):
             "Action::s3:Abort*": "aborting this pipeline's own multipart artifact uploads (CDK's grantReadWrite)",
             "Action::kms:ReEncrypt*": "re-encrypting with the pipeline's own artifact key only (CDK's key grant)",
             "Action::kms:GenerateDataKey*": "data keys of the pipeline's own artifact key only (CDK's key grant)",
+            "Resource::" + nag_resource_name(stack.resolve(self.artifact_storage.bucket.arn_for_objects("*"))):
+                "objects of this pipeline's artifact bucket, whose keys CodePipeline chooses",
         }
-        bucket_arn = cdk.Stack.of(self).resolve(self.artifact_storage.bucket.bucket_arn)
-        artifact_objects = "Resource::<" + bucket_arn["Fn::GetAtt"][0] + ".Arn>/*"
-        artifact_grants[artifact_objects] = "objects of this pipeline's artifact bucket, whose keys CodePipeline chooses"
-        codebuild_projects = {"Build/TestAndSynth/CdkBuildProject": self.pipeline.synth_project,
-                              "UpdatePipeline/SelfMutation": self.pipeline.self_mutation_project}
-        roles = [self.pipeline.pipeline.role, self.pipeline.synth_project.role,
-                 self.pipeline.self_mutation_project.role]
-        source_action_role = self.pipeline.pipeline.node.try_find_child("Source")
-        for role in roles:
+        for role in (self.pipeline.pipeline.role, self.pipeline.synth_project.role,
+                     self.pipeline.self_mutation_project.role):
             self._acknowledge(role, artifact_grants)
-        for project in codebuild_projects.values():
-            project_ref = cdk.Stack.of(self).resolve(project.project_name)["Ref"]
-            region, account = cdk.Stack.of(self).region, cdk.Stack.of(self).account
+        for project in (self.pipeline.synth_project, self.pipeline.self_mutation_project):
+            name = project.project_name
             self._acknowledge(project.role, {
-                f"Resource::arn:<AWS::Partition>:logs:{region}:{account}:log-group:/aws/codebuild/<{project_ref}>:*":
+                "Resource::" + arn(service="logs", resource="log-group", resource_name=f"/aws/codebuild/{name}:*",
+                                   arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME):
                     "log streams of this CodeBuild project's own log group, named by CodeBuild at run time",
-                f"Resource::arn:<AWS::Partition>:codebuild:{region}:{account}:report-group/<{project_ref}>-*":
+                "Resource::" + arn(service="codebuild", resource="report-group", resource_name=f"{name}-*"):
                     "test report groups CodeBuild creates for this project, named after it",
             })
         self._acknowledge(self.pipeline.self_mutation_project.role, {
-            f"Resource::arn:*:iam::{cdk.Stack.of(self).account}:role/*":
+            "Resource::" + arn(service="iam", region="", resource="role", resource_name="*", partition="*"):
                 "self-mutation assumes the CDK bootstrap roles of this account (their names carry a qualifier "
                 "chosen at bootstrap); the bootstrap roles' own trust policies limit who may assume them",
             "Resource::*": "cloudformation:DescribeStacks and s3:ListBucket on stacks/buckets named only at deploy "
                            "time; both are read-only",
         })
+        # The asset-publishing project exists when a stage has file assets (the model archives, the Lambda).
+        assets = self.pipeline.node.try_find_child("Assets")
+        file_role = assets.node.try_find_child("FileRole") if assets is not None else None
+        if file_role is not None:
+            self._acknowledge(file_role, {
+                **artifact_grants,
+                "Resource::" + arn(service="logs", resource="log-group", resource_name="/aws/codebuild/*",
+                                   arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME):
+                    "the asset projects' log groups, named by CodeBuild after projects CDK Pipelines creates per asset",
+                "Resource::" + arn(service="codebuild", resource="report-group", resource_name="*"):
+                    "report groups of the per-asset CodeBuild projects, named at run time",
+                "Resource::*": "codebuild:StartBuild/BatchGetBuilds/StopBuild for the asset projects CDK Pipelines "
+                               "generates; it grants them before their names exist",
+            })
+        source_action_role = self.pipeline.pipeline.node.try_find_child("Source")
         if source_action_role is not None:
             for child in source_action_role.node.find_all():
                 if isinstance(child, iam.Role):

@@ -34,10 +34,10 @@ from aws_cdk import aws_scheduler_targets as targets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from ml_constructs.encrypted_log_group import encrypted_log_group
-from ml_constructs.lambda_bundling import LAMBDA_PYTHON_VERSION, LambdaPackageSpec, lambda_code
-from ml_constructs.model_metadata import ModelArtifactsError, ModelMetadata
-from ml_constructs.naming import nag_resource_name
+from ml_constructs.common.encrypted_log_group import encrypted_log_group
+from ml_constructs.common.lambda_bundling import LAMBDA_PYTHON_VERSION, LambdaPackageSpec, lambda_code
+from ml_constructs.common.model_metadata import ModelArtifactsError, ModelMetadata
+from ml_constructs.common.naming import nag_resource_name
 
 RUNTIME_DIR = Path(__file__).resolve().parent / "drift_job" / "runtime"
 HANDLER = "drift_handler.handler"

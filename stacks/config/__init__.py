@@ -14,6 +14,7 @@ from pydantic import Field
 
 from stacks.config.base import ConfigModel
 from stacks.config.batch import BatchConfig
+from stacks.config.cicd import GithubOidcConfig, PipelineConfig
 from stacks.config.common import AlertsConfig, DeployTarget, ModelConfig, StorageConfig
 from stacks.config.edge import EdgeConfig
 from stacks.config.loading import CONTEXT_KEY, ENV_CONTEXT_KEY, ENV_NAME_PATTERN, ConfigError, assemble, validate
@@ -34,14 +35,21 @@ class AppConfig(ConfigModel):
     batch: BatchConfig = Field(default_factory=BatchConfig)
     edge: EdgeConfig = Field(default_factory=EdgeConfig)
     serverless: ServerlessConfig = Field(default_factory=ServerlessConfig)
+    github_oidc: GithubOidcConfig = Field(default_factory=GithubOidcConfig)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     environments: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Named overrides selected with ``-c env=<name>``, each shaped like ``deploy`` (without environments)."""
 
     def problems(self) -> list[str]:
         import re
 
-        return [f"environments.{name}: environment names are lower-case letters and digits (max 20)"
-                for name in self.environments if not re.fullmatch(ENV_NAME_PATTERN, name)]
+        found = [f"environments.{name}: environment names are lower-case letters and digits (max 20)"
+                 for name in self.environments if not re.fullmatch(ENV_NAME_PATTERN, name)]
+        if self.pipeline.enabled:
+            known = ", ".join(sorted(self.environments)) or "none"
+            found += [f"pipeline.stages: {name!r} is not an environment in deploy.environments (known: {known})"
+                      for name in self.pipeline.stages if name not in self.environments]
+        return found
 
 
 def config_from_context(context: Mapping[str, Any]) -> AppConfig:

@@ -6,7 +6,7 @@ import zoneinfo
 import aws_cdk as cdk
 from pydantic import Field
 
-from ml_constructs.batch_scoring import RetryPolicy, TransformSettings
+from ml_constructs.batch.scoring import RetryPolicy, TransformSettings
 from stacks.config.base import ConfigModel, setting
 
 DEFAULT_INSTANCE_TYPE = "ml.m5.xlarge"

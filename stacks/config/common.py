@@ -1,8 +1,9 @@
 """Configuration shared by every pattern: the model, alerting, the target account and storage lifecycles."""
 from __future__ import annotations
 
+from ml_constructs.common.model_package import FRAMEWORK_SKLEARN_VERSIONS
+from ml_constructs.common.secure_storage import Lifecycle, ObjectExpiry
 from stacks.config.base import ConfigModel, setting
-from ml_constructs.model_package import FRAMEWORK_SKLEARN_VERSIONS
 
 MODEL_NAME_PATTERN = r"[A-Za-z][A-Za-z0-9-]{0,39}"
 MODEL_NAME_HELP = "a letter then up to 39 letters, digits or hyphens"
@@ -58,6 +59,12 @@ class StorageConfig(ConfigModel):
                                                   help="days an overwritten or deleted object version is kept")
     abort_incomplete_upload_days: int = setting(7, ge=1, le=365,
                                                 help="days before an unfinished multipart upload is removed")
+
+
+    def lifecycle(self, *expirations: ObjectExpiry) -> Lifecycle:
+        """The bucket lifecycle these settings describe, plus prefixes whose current objects expire."""
+        return Lifecycle(noncurrent_version_expiry_days=self.noncurrent_version_expiry_days,
+                         abort_incomplete_upload_days=self.abort_incomplete_upload_days, expirations=expirations)
 
 
 __all__ = ["ModelConfig", "AlertsConfig", "DeployTarget", "StorageConfig", "MODEL_NAME_PATTERN"]

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ml_constructs.greengrass_component import THING_GROUP_ARN_PATTERN
-from ml_constructs.greengrass_recipe import (
+from ml_constructs.edge.component import THING_GROUP_ARN_PATTERN
+from ml_constructs.edge.recipe import (
     COMPONENT_NAME_PATTERN, RESERVED_NAME_PREFIXES, SEMVER_PATTERN, TOPIC_PATTERN, VERSION_PREFIX_PATTERN)
 from stacks.config.base import ConfigModel, setting
 

@@ -6,8 +6,8 @@ from typing import Literal
 import aws_cdk as cdk
 from pydantic import Field
 
-from ml_constructs.model_monitor import DataQuality, ModelQuality
-from ml_constructs.monitor_baseline import MonitorResources
+from ml_constructs.monitoring.model_monitor import DataQuality, ModelQuality
+from ml_constructs.monitoring.model_monitor_baseline.construct import MonitorResources
 
 from stacks.config.base import ConfigModel, setting
 

@@ -5,16 +5,16 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from ml_constructs.deployment_guardrails import (
+from ml_constructs.realtime.guardrails import (
     DEFAULT_EXECUTION_TIMEOUT_S, DEFAULT_TERMINATION_WAIT_S, DEFAULT_WAIT_INTERVAL_S, EXECUTION_TIMEOUT_RANGE,
     MAX_ROLLBACK_ALARMS, TERMINATION_WAIT_RANGE, WAIT_INTERVAL_RANGE, DeploymentGuardrails)
 import aws_cdk as cdk
 
-from ml_constructs.endpoint_alarms import EndpointAlarmThresholds
-from ml_constructs.realtime_endpoint import Autoscaling, has_instance_storage, is_burstable
-from ml_constructs.variant_ownership import VariantOwnership
-from stacks.config.monitor import MonitorConfig
+from ml_constructs.realtime.alarms import EndpointAlarmThresholds
+from ml_constructs.realtime.endpoint import Autoscaling, has_instance_storage, is_burstable
+from ml_constructs.realtime.variant_ownership import VariantOwnership
 from stacks.config.base import ConfigModel, setting
+from stacks.config.monitor import MonitorConfig
 
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 DEFAULT_INSTANCE_COUNT = 2

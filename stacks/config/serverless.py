@@ -4,9 +4,9 @@ from __future__ import annotations
 import aws_cdk as cdk
 from pydantic import Field
 
-from ml_constructs.lambda_model_function import AsyncInvocation, FunctionSizing
-from ml_constructs.prediction_api import ApiThrottling
-from ml_constructs.serverless_alarms import ServerlessAlarmThresholds
+from ml_constructs.serverless.model_function import AsyncInvocation, FunctionSizing
+from ml_constructs.serverless.prediction_api import ApiThrottling
+from ml_constructs.serverless.alarms import ServerlessAlarmThresholds
 from typing import Literal
 
 from stacks.config.base import ConfigModel, setting
@@ -15,7 +15,7 @@ from stacks.config.base import ConfigModel, setting
 PREFIX_PATTERN = r"[A-Za-z0-9!_.*'()/-]*[A-Za-z0-9!_.*'()-]/"
 STAGE_NAME_PATTERN = r"[A-Za-z0-9_]{1,128}"
 WEB_ACL_ARN_PATTERN = r"arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional/webacl/.+"
-#: The retention periods CloudWatch Logs accepts, in days (ml_constructs.encrypted_log_group maps them; a test
+#: The retention periods CloudWatch Logs accepts, in days (ml_constructs.common.encrypted_log_group maps them; a test
 #: keeps the two lists equal).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                       3288, 3653)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from moto import mock_aws
 
-from ml_constructs.lambda_model_function import model_archive
-from ml_constructs.model_metadata import ModelMetadata
+from ml_constructs.common.model_metadata import ModelMetadata
+from ml_constructs.serverless.model_function import model_archive
 from tests.runtime.serverless.conftest import ARTIFACTS_DIR, HANDLER_ENV, LAMBDA_SRC, METADATA
 
 BUCKET = "cdk-hnb659fds-assets-123456789012-us-east-1"

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from ml_constructs.batch_scoring import data_processing
+from ml_constructs.batch.scoring import data_processing
 
 N_FEATURES = 12
 

@@ -19,14 +19,19 @@ def test_task_runs_create_transform_job_with_the_sync_integration(definition):
     assert definition["TimeoutSeconds"] == 720 * 60
 
 
-def test_job_name_is_derived_from_the_execution_attempt_and_retry(definition):
-    # THEN the name is never a constant: execution name, capacity attempt and API retry count all take part
+def test_job_name_is_derived_from_the_execution_and_attempt_but_not_the_api_retry(definition):
+    # THEN the name is never a constant: execution name and capacity attempt take part; an API retry keeps it,
+    # so a retried CreateTransformJob whose first call did create the job meets ResourceInUse, not a second job
     expression = definition["States"]["ScoreRows"]["Parameters"]["TransformJobName.$"]
-    assert expression == ("States.Format('fraud-detector-{}-{}{}', $$.Execution.Name, $.retry.attempt, "
-                          "$.api_retry.count)")
+    assert expression == "States.Format('fraud-detector-{}-{}', $$.Execution.Name, $.retry.attempt)"
     assert "TransformJobName" not in definition["States"]["ScoreRows"]["Parameters"]
-    # AND with a UUID execution name (Scheduler, console) and two one-digit counters it fits 63 characters
-    longest = "fraud-detector-" + "x" * 36 + "-99"
+    states = definition["States"]
+    assert states["FindExistingJob"]["Parameters"]["TransformJobName.$"] == expression
+    (job_exists,) = [rule for rule in states["RetryableFailure?"]["Choices"] if rule["Next"] == "FindExistingJob"]
+    assert {"Variable": "$.error.Error", "StringEquals": "SageMaker.ResourceInUseException"} in job_exists["Or"]
+    assert "*Error Code: ResourceInUse*" in json.dumps(job_exists)
+    # AND with a UUID execution name (Scheduler, console) and a one-digit attempt it fits 63 characters
+    longest = "fraud-detector-" + "x" * 36 + "-9"
     assert len(longest) <= 63
 
 
@@ -84,8 +89,9 @@ def test_input_and_date_default_to_the_configured_prefix_and_the_execution_start
 def test_throttling_and_quota_errors_are_retried_with_exponential_backoff(definition):
     # THEN no Retry field retries blindly: SageMaker.AmazonSageMakerException also carries ValidationException
     assert "Retry" not in definition["States"]["ScoreRows"]
-    no_cause, transient, quota, capacity = definition["States"]["RetryableFailure?"]["Choices"]
-    assert no_cause == {"Variable": "$.error.Cause", "IsPresent": False, "Next": "NotifyFailure"}
+    no_cause, job_exists, transient, quota, capacity = definition["States"]["RetryableFailure?"]["Choices"]
+    assert job_exists["Next"] == "FindExistingJob"
+    assert no_cause == {"Variable": "$.error.Cause", "IsPresent": False, "Next": "ErrorDefaults"}
     # AND the generic error is retried only when its cause is throttling or a service fault, 4 times
     names, generic = transient["And"][0]["Or"][:2], transient["And"][0]["Or"][2]
     assert [rule["StringEquals"] for rule in names] == ["ThrottlingException", "SageMaker.ThrottlingException"]
@@ -114,7 +120,12 @@ def test_any_failure_is_caught_notified_recorded_and_fails_the_execution(definit
     states = definition["States"]
     assert states["ScoreRows"]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
                                              "Next": "RetryableFailure?"}]
-    assert states["WriteManifest"]["Catch"][0]["Next"] == "NotifyFailure"
+    assert states["WriteManifest"]["Catch"][0]["Next"] == "ErrorDefaults"
+    # AND every failure first gets an Error and a Cause (defaults for missing ones) before anything reads them
+    assert states["ErrorDefaults"]["Next"] == "CompleteError"
+    assert states["CompleteError"]["Parameters"]["error.$"] == "States.JsonMerge($.error_defaults, $.error, false)"
+    assert states["CompleteError"]["Next"] == "NotifyFailure"
+    assert states["RetryableFailure?"]["Default"] == "ErrorDefaults"
     notify = states["NotifyFailure"]
     assert notify["Resource"] == "arn:${AWS::Partition}:states:::sns:publish"
     assert notify["Parameters"]["TopicArn"].startswith("${AlertsTopic")

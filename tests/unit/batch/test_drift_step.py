@@ -25,9 +25,9 @@ from cfnlint.api import lint
 from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
-from ml_constructs.alert_topic import AlertTopic
-from ml_constructs.batch_scoring import BatchScoring, DriftCheck, ScoringStorage
-from ml_constructs.model_package import ModelPackage
+from ml_constructs.common.alert_topic import AlertTopic
+from ml_constructs.batch.scoring import BatchScoring, DriftCheck, ScoringStorage
+from ml_constructs.common.model_package import ModelPackage
 from ml_constructs.monitoring.drift_monitor import DriftMonitor, DriftSchedule, DriftSource
 from tests.conftest import ARTIFACTS_DIR, SKIP_BUNDLING
 from tests.unit.batch.conftest import one, resources

@@ -6,18 +6,18 @@ import io
 import json
 import re
 
-import botocore.session
 import pytest
 from botocore.stub import Stubber
 
 from ops import batch as ops_batch
+from tests.conftest import shared_botocore_session
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 STATE_MACHINE = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:fraud-detector-batch"
 INPUT_BUCKET = "frauddetector-batch-inputstoragebucket-abc123"
 OUTPUT_URI = "s3://frauddetector-batch-outputstoragebucket-def456/predictions/"
-VERSION = "v1-1a9a77bb35cd"
+VERSION = "v1-0123456789ab"  # any model version: the stack output is stubbed
 TOKEN = "0a1b2c3d"
 NAME = f"manual-2024-05-01-{TOKEN}"
 EXECUTION = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:fraud-detector-batch:{NAME}"
@@ -34,7 +34,7 @@ class Aws:
     """Stubbed CloudFormation and Step Functions clients; every expected call must happen, nothing else."""
 
     def __init__(self) -> None:
-        session = botocore.session.get_session()
+        session = shared_botocore_session()
         self.clients = {service: session.create_client(service, region_name=REGION)
                         for service in ("cloudformation", "stepfunctions")}
         self.stubs = {service: Stubber(client) for service, client in self.clients.items()}
@@ -266,7 +266,7 @@ def test_no_region_configured_exits_3(monkeypatch):
 
 def test_execution_names_fit_transform_job_names():
     # GIVEN SageMaker's own constraints on TransformJobName (from the API model)
-    constraints = botocore.session.get_session().get_service_model("sagemaker").operation_model(
+    constraints = shared_botocore_session().get_service_model("sagemaker").operation_model(
         "CreateTransformJob").input_shape.members["TransformJobName"].metadata
     name = ops_batch.execution_name("2024-05-01")
     # THEN the job name built from the longest allowed prefix (23), the run name and the suffix is valid

@@ -10,8 +10,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
 
-from ml_constructs.batch_scoring import BatchScoring, ScoringStorage
-from ml_constructs.model_package import ModelPackage
+from ml_constructs.batch.scoring import BatchScoring, ScoringStorage
+from ml_constructs.common.model_package import ModelPackage
 from tests.conftest import ARTIFACTS_DIR, build_app
 from tests.unit.batch.conftest import definition_of, only_batch, placeholder_render, resources
 

@@ -63,3 +63,15 @@ def test_outputs_name_what_operators_need(batch_template):
     assert {"StateMachineArn", "InputBucketName", "DefaultInputUri", "PredictionsUri", "ModelVersion",
             "AlertTopicArn"} <= set(outputs)
     batch_template.has_output("ModelVersion", {"Value": Match.string_like_regexp(r"v1-[0-9a-f]{12}")})
+
+
+def test_schedule_is_created_after_its_group(batch_json):
+    # GIVEN the schedule and the group it is filed under
+    (group_id,) = resources(batch_json, "AWS::Scheduler::ScheduleGroup")
+    _, schedule = one(batch_json, "AWS::Scheduler::Schedule")
+    # THEN CloudFormation knows the order: the schedule names its group through a Ref, or depends on it
+    # (a plain string leaves them unordered and CreateSchedule can fail with the group missing)
+    group_name = schedule["Properties"]["GroupName"]
+    depends_on = schedule.get("DependsOn", [])
+    assert group_name == {"Ref": group_id} or group_id in ([depends_on] if isinstance(depends_on, str)
+                                                           else depends_on), (group_name, depends_on)

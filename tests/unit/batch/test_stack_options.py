@@ -50,7 +50,7 @@ def test_nvme_instances_get_no_volume_key(options_json):
 
 def test_job_name_prefix_is_configurable(options_json):
     assert definition_of(options_json)["States"]["ScoreRows"]["Parameters"]["TransformJobName.$"].startswith(
-        "States.Format('fd-{}-{}{}'")
+        "States.Format('fd-{}-{}'")
 
 
 def test_switched_off_schedule_stays_but_disabled_and_does_not_alarm(options_json):

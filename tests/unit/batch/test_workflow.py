@@ -17,8 +17,8 @@ from moto import mock_aws
 
 from tests.unit.batch.conftest import one
 from tests.unit.batch.workflow import (
-    ACCOUNT, CAPACITY_FAILURE, COMPLETED, GENERIC_ERROR, REGION, ApiError, FakeTransformJobs, JobFailed, install,
-    render, sdk_cause, wait_for)
+    ACCOUNT, CAPACITY_FAILURE, COMPLETED, GENERIC_ERROR, REGION, ApiError, CreatedDespiteError, FakeTransformJobs,
+    JobFailed, install, render, sdk_cause, wait_for)
 
 INPUT_BUCKET = "batch-input"
 OUTPUT_BUCKET = "batch-output"
@@ -135,7 +135,7 @@ def test_scheduled_run_scores_the_default_input_into_a_dated_versioned_folder(sa
     assert request["ModelName"] == MODEL_NAME
     assert request["Tags"] == [{"Key": "execution", "Value": UUID_NAME}]
     # AND the job name is derived from the execution and fits SageMaker's 63 characters
-    assert request["TransformJobName"] == f"fraud-detector-{UUID_NAME}-00"
+    assert request["TransformJobName"] == f"fraud-detector-{UUID_NAME}-0"
     assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", request["TransformJobName"])
     # AND a manifest beside the predictions records the provenance; the execution returns it
     manifest = sandbox.manifest(run_date, UUID_NAME)
@@ -204,15 +204,16 @@ def test_a_candidate_without_a_version_fails_before_any_job(sandbox):
     assert sandbox.jobs.requests == []
 
 
-def test_throttled_create_is_retried_under_a_new_job_name_with_backoff(sandbox):
+def test_throttled_create_is_retried_under_the_same_job_name_with_backoff(sandbox):
     # GIVEN SageMaker throttles the first two CreateTransformJob calls (the generic error, throttling cause)
     sandbox.jobs.script = [THROTTLED, THROTTLED]
     # WHEN a run starts
     description = sandbox.run(UUID_NAME, {"run_date": "2024-05-01"})
-    # THEN the task is retried after 30 s, then 60 s, and the run succeeds, each retry under a name of its own
+    # THEN the task is retried after 30 s, then 60 s, and the run succeeds; the retries keep the job name, so a
+    # call that did create a job despite its error could never lead to a second one
     assert description["status"] == "SUCCEEDED", description
-    assert sandbox.jobs.job_names == [f"fraud-detector-{UUID_NAME}-00", f"fraud-detector-{UUID_NAME}-01",
-                                      f"fraud-detector-{UUID_NAME}-02"]
+    assert sandbox.jobs.job_names == [f"fraud-detector-{UUID_NAME}-0"] * 3
+    assert sandbox.jobs.created_names == [f"fraud-detector-{UUID_NAME}-0"]
     assert sandbox.api_retry_waits(description["executionArn"]) == [30, 60]
     assert sandbox.manifest("2024-05-01", UUID_NAME)["api_retries"] == 2
     assert sandbox.notifications() == []
@@ -237,7 +238,8 @@ def test_a_validation_error_goes_straight_to_the_failure_path(sandbox):
     assert description["status"] == "FAILED"
     assert len(sandbox.jobs.requests) == 1
     entered = sandbox.states_entered(description["executionArn"])
-    assert entered[entered.index("RetryableFailure?") + 1] == "NotifyFailure"
+    after_choice = entered.index("RetryableFailure?") + 1
+    assert entered[after_choice:after_choice + 3] == ["ErrorDefaults", "CompleteError", "NotifyFailure"]
     assert not {"WaitToRetry", "WaitForCapacity"} & set(entered)
     (notification,) = sandbox.notifications()
     assert "ValidationException" in json.loads(notification["Message"])["reason"]
@@ -262,10 +264,10 @@ def test_a_quota_error_is_retried_after_minutes(sandbox):
     # GIVEN the account's instance quota is in use by other jobs on the first call
     sandbox.jobs.script = [ApiError("SageMaker.ResourceLimitExceededException", "The account-level service limit "
                                     "'ml.m5.xlarge for transform job usage' is 4 Instances")]
-    # WHEN a run starts  THEN it waits 5 minutes and tries again under a new name
+    # WHEN a run starts  THEN it waits 5 minutes and tries again (same name: the first call created nothing)
     description = sandbox.run(UUID_NAME, {})
     assert description["status"] == "SUCCEEDED"
-    assert sandbox.jobs.job_names == [f"fraud-detector-{UUID_NAME}-00", f"fraud-detector-{UUID_NAME}-01"]
+    assert sandbox.jobs.job_names == [f"fraud-detector-{UUID_NAME}-0"] * 2
     assert sandbox.api_retry_waits(description["executionArn"]) == [300]
 
 
@@ -289,7 +291,7 @@ def test_a_job_without_capacity_is_started_again_after_a_wait(sandbox):
     description = sandbox.run(UUID_NAME, {"run_date": "2024-05-02"})
     # THEN a new job (new name) is started and the run succeeds without paging anyone
     assert description["status"] == "SUCCEEDED"
-    assert sandbox.jobs.job_names == [f"fraud-detector-{UUID_NAME}-00", f"fraud-detector-{UUID_NAME}-10"]
+    assert sandbox.jobs.job_names == [f"fraud-detector-{UUID_NAME}-0", f"fraud-detector-{UUID_NAME}-1"]
     assert sandbox.manifest("2024-05-02", UUID_NAME)["capacity_attempts"] == 1
     assert sandbox.notifications() == []
 
@@ -332,3 +334,68 @@ def test_a_failed_job_notifies_with_execution_and_reason_writes_a_failed_manifes
     assert manifest["error"] == "States.TaskFailed"
     assert reason in manifest["cause"]
     assert manifest["execution_arn"] == description["executionArn"]
+
+
+@pytest.mark.parametrize("error", [ApiError(GENERIC_ERROR, cause=None), ApiError("States.Timeout", cause=None),
+                                   ApiError("SageMaker.SomethingNew", cause="")],
+                         ids=["generic-without-cause", "timeout-without-cause", "empty-cause"])
+def test_an_error_of_any_shape_still_notifies_and_writes_a_failed_manifest(sandbox, error):
+    # GIVEN the task fails with an error that has no Cause field at all (or an empty one)
+    sandbox.jobs.script = [error]
+    # WHEN a run starts
+    description = sandbox.run(UUID_NAME, {"run_date": "2024-05-07"})
+    # THEN the run is reported like any other failure: it fails as the batch run, not with States.Runtime
+    assert description["status"] == "FAILED"
+    assert description.get("error") == "BatchScoringFailed", description
+    # AND the alert names the execution and the error
+    (notification,) = sandbox.notifications()
+    message = json.loads(notification["Message"])
+    assert message["error"] == error.error
+    assert message["execution_arn"] == description["executionArn"]
+    # AND a FAILED manifest records the error
+    manifest = sandbox.manifest("2024-05-07", UUID_NAME)
+    assert (manifest["status"], manifest["error"]) == ("FAILED", error.error)
+
+
+def test_a_5xx_after_the_job_was_created_does_not_start_a_second_job(sandbox):
+    # GIVEN CreateTransformJob answers 500 although SageMaker did create the job (a timeout on its side)
+    fault = ApiError(GENERIC_ERROR, sdk_cause("We encountered an internal error.", "InternalFailure", status=500))
+    sandbox.jobs.script = [CreatedDespiteError(fault)]
+    # WHEN a run starts
+    description = sandbox.run(UUID_NAME, {"run_date": "2024-05-08"})
+    # THEN the retry finds the job the first call created and waits for it: one job, one set of predictions
+    assert description["status"] == "SUCCEEDED", description
+    assert sandbox.jobs.created_names == [f"fraud-detector-{UUID_NAME}-0"]
+    assert sandbox.jobs.describe_calls == [f"fraud-detector-{UUID_NAME}-0"]
+    manifest = sandbox.manifest("2024-05-08", UUID_NAME)
+    assert manifest["transform_job_name"] == f"fraud-detector-{UUID_NAME}-0"
+    assert sandbox.notifications() == []
+
+
+def test_the_name_conflict_is_recognised_under_the_generic_error_name_too(sandbox, monkeypatch):
+    # GIVEN the integration reports ResourceInUse as the generic error, SageMaker's code only in the cause
+    fault = ApiError(GENERIC_ERROR, sdk_cause("We encountered an internal error.", "InternalFailure", status=500))
+    original = sandbox.jobs.create
+
+    def generic_conflict(parameters):
+        outcome = original(parameters)
+        if isinstance(outcome, ApiError) and outcome.error == "SageMaker.ResourceInUseException":
+            return ApiError(GENERIC_ERROR, outcome.cause)
+        return outcome
+
+    monkeypatch.setattr(sandbox.jobs, "create", generic_conflict)
+    sandbox.jobs.script = [CreatedDespiteError(fault)]
+    # WHEN a run starts  THEN it still waits for the one job instead of failing or starting another
+    description = sandbox.run(UUID_NAME, {"run_date": "2024-05-10"})
+    assert description["status"] == "SUCCEEDED", description
+    assert sandbox.jobs.created_names == [f"fraud-detector-{UUID_NAME}-0"]
+
+
+def test_an_existing_job_that_failed_for_capacity_starts_a_new_attempt(sandbox):
+    # GIVEN the first create is answered 500 but made a job, which then fails for lack of instances
+    fault = ApiError(GENERIC_ERROR, sdk_cause("We encountered an internal error.", "InternalFailure", status=500))
+    sandbox.jobs.script = [CreatedDespiteError(fault, outcome=JobFailed(CAPACITY_FAILURE))]
+    description = sandbox.run(UUID_NAME, {"run_date": "2024-05-09"})
+    # THEN the run treats it like a job that failed for capacity: a new job under the next attempt's name
+    assert description["status"] == "SUCCEEDED", description
+    assert sandbox.jobs.created_names == [f"fraud-detector-{UUID_NAME}-0", f"fraud-detector-{UUID_NAME}-1"]

@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import botocore.session
 from botocore.validate import ParamValidator
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
@@ -25,8 +24,11 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
     FailureEvent, FailureEventException)
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+    StateTaskServiceAwsSdk)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
     StateTaskServiceCallback)
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
@@ -34,12 +36,13 @@ from moto.stepfunctions.parser.backend import execution_worker
 
 from tests.cfn_text import dollar_token
 from tests.cfn_text import render as render_expression
+from tests.conftest import shared_botocore_session
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 COMPLETED = "completed"
 #: The real CreateTransformJob request shape: every request the workflow makes is validated against it.
-CREATE_TRANSFORM_JOB = botocore.session.get_session().get_service_model("sagemaker").operation_model(
+CREATE_TRANSFORM_JOB = shared_botocore_session().get_service_model("sagemaker").operation_model(
     "CreateTransformJob").input_shape
 CAPACITY_FAILURE = "CapacityError: Unable to provision requested ML compute capacity. Please retry using a different ML instance type."
 #: How the optimized integration names SageMaker's unmodelled errors; the SDK message in the cause names the code.
@@ -57,9 +60,21 @@ def sdk_cause(message: str, code: str, status: int = 400) -> str:
 
 @dataclass(frozen=True)
 class ApiError:
-    """CreateTransformJob itself fails (the job is never created), e.g. throttling."""
+    """CreateTransformJob itself fails (the job is never created), e.g. throttling.
+
+    ``cause=None`` is an error that carries no Cause at all (Step Functions documents Cause as optional in
+    error outputs; moto would otherwise bind an empty string).
+    """
     error: str
-    cause: str = "Rate exceeded"
+    cause: str | None = "Rate exceeded"
+
+
+@dataclass(frozen=True)
+class CreatedDespiteError:
+    """CreateTransformJob answers ``error`` (e.g. a 5xx after a timeout) although the job was created; the
+    job then ends with ``outcome``."""
+    error: ApiError
+    outcome: Any = COMPLETED
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,9 @@ class FakeTransformJobs:
     """
     script: list[Any] = field(default_factory=list)
     requests: list[dict] = field(default_factory=list)
+    #: Jobs SageMaker actually created, by name, with their outcome.
+    created: dict[str, Any] = field(default_factory=dict)
+    describe_calls: list[str] = field(default_factory=list)
 
     def create(self, parameters: dict) -> Any:
         report = ParamValidator().validate(parameters, CREATE_TRANSFORM_JOB)
@@ -91,17 +109,45 @@ class FakeTransformJobs:
             return ApiError(GENERIC_ERROR, sdk_cause(
                 f"1 validation error detected: Value '{name}' at 'transformJobName' failed to satisfy constraint: "
                 f"{broken[0]}", "ValidationException"))
-        return self.script.pop(0) if self.script else COMPLETED
+        if name in self.created:
+            # What SageMaker answers for a name already used (the optimized integration's modelled error name).
+            return ApiError("SageMaker.ResourceInUseException", sdk_cause(
+                "Job name must be unique within an AWS account and region, and a job with this name already exists",
+                "ResourceInUse"))
+        outcome = self.script.pop(0) if self.script else COMPLETED
+        if isinstance(outcome, CreatedDespiteError):
+            self.created[name] = outcome.outcome
+            return outcome.error
+        if not isinstance(outcome, ApiError):
+            self.created[name] = outcome
+        return outcome
+
+    def describe(self, name: str) -> dict:
+        """DescribeTransformJob of a job this fake created (the workflow only describes jobs it created)."""
+        self.describe_calls.append(name)
+        outcome = self.created[name]
+        description = {"TransformJobName": name, "TransformJobArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:transform-job/{name}",
+                       "TransformJobStatus": "Completed"}
+        if isinstance(outcome, JobFailed):
+            description.update(TransformJobStatus="Failed", FailureReason=outcome.reason)
+        return description
+
+    @property
+    def created_names(self) -> list[str]:
+        return list(self.created)
 
     @property
     def job_names(self) -> list[str]:
         return [request["TransformJobName"] for request in self.requests]
 
 
-def _failure(env, error: str, cause: str, resource: str) -> FailureEvent:
-    return FailureEvent(env=env, error_name=CustomErrorName(error), event_type=HistoryEventType.TaskFailed,
-                        event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
-                            error=error, cause=cause, resource=resource, resourceType="sagemaker")))
+def _failure(env, error: str, cause: str | None, resource: str) -> FailureEvent:
+    details = TaskFailedEventDetails(error=error, resource=resource, resourceType="sagemaker")
+    if cause is not None:
+        details["cause"] = cause
+    name = StatesErrorName.from_name(error) if error.startswith("States.") else CustomErrorName(error)
+    return FailureEvent(env=env, error_name=name, event_type=HistoryEventType.TaskFailed,
+                        event_details=EventDetails(taskFailedEventDetails=details))
 
 
 class _ApiErrorRaised(Exception):
@@ -155,12 +201,26 @@ def service_class(jobs: FakeTransformJobs) -> type:
     return FakeSageMakerService
 
 
+def aws_sdk_class(jobs: FakeTransformJobs) -> type:
+    """moto's aws-sdk integration, with ``sagemaker:describeTransformJob`` answered by ``jobs``."""
+
+    class AwsSdkWithFakeSageMaker(StateTaskServiceAwsSdk):
+        def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
+            if (self.resource.api_name, self.resource.api_action) == ("sagemaker", "describeTransformJob"):
+                env.stack.append(jobs.describe(normalised_parameters["TransformJobName"]))
+                return
+            super()._eval_service_task(env, resource_runtime_part, normalised_parameters, state_credentials)
+
+    return AwsSdkWithFakeSageMaker
+
+
 def install(monkeypatch, jobs: FakeTransformJobs) -> None:
     """Route SageMaker tasks to ``jobs`` and give executions an ISO 8601 StartTime, for this test only."""
     original_for = state_task_factory.state_task_service_for
-    fake = service_class(jobs)
+    fakes = {"sagemaker": service_class(jobs), "aws-sdk": aws_sdk_class(jobs)}
     monkeypatch.setattr(state_task_factory, "state_task_service_for",
-                        lambda service_name: fake() if service_name == "sagemaker" else original_for(service_name))
+                        lambda service_name: fakes[service_name]() if service_name in fakes
+                        else original_for(service_name))
     original_environment = execution_worker.ExecutionWorker._get_evaluation_environment
 
     def environment_with_iso_start_time(self):
@@ -172,6 +232,18 @@ def install(monkeypatch, jobs: FakeTransformJobs) -> None:
 
     monkeypatch.setattr(execution_worker.ExecutionWorker, "_get_evaluation_environment",
                         environment_with_iso_start_time)
+    original_error_output = ExecutionState._construct_error_output_value
+
+    def error_output_without_invented_cause(failure_event):
+        # moto binds "" for a missing Cause; keep the field absent when the failure had none (ApiError(cause=None)).
+        output = original_error_output(failure_event)
+        details = next(iter(failure_event.event_details.values()), {}) if failure_event.event_details else {}
+        if isinstance(output, dict) and "cause" not in details:
+            output.pop("Cause", None)
+        return output
+
+    monkeypatch.setattr(ExecutionState, "_construct_error_output_value",
+                        staticmethod(error_output_without_invented_cause))
 
 
 def render(value: Any, substitutions: dict[str, str]) -> str:

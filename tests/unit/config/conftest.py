@@ -15,6 +15,10 @@ def packaged_copy(folder: Path, **metadata_changes) -> Path:
     shutil.copytree(ARTIFACTS_DIR, folder)
     metadata = json.loads((folder / "metadata.json").read_text())
     metadata.update(metadata_changes)
+    if "feature_names" in metadata_changes and "features" not in metadata_changes:
+        # the contract lists every feature twice (names, and names with types): keep them in step
+        dtype = metadata["features"][0]["dtype"]
+        metadata["features"] = [{"name": name, "dtype": dtype} for name in metadata["feature_names"]]
     (folder / "metadata.json").write_text(json.dumps(metadata, indent=2))
     return folder
 

@@ -80,9 +80,9 @@ def test_ranges_and_choices(overrides, expected):
 @pytest.mark.parametrize("overrides, expected", [
     ({**SERVERLESS, "deploy.realtime.rollout": "shadow", **WITH_CANDIDATE},
      "deploy.realtime.rollout: shadow variants are not supported by serverless endpoints"),
-    ({"deploy.realtime.mode": "serverless", "deploy.realtime.monitor.enabled": "false"},
+    ({"deploy.realtime.mode": "serverless", "deploy.realtime.data_capture.enabled": "true"},
      "deploy.realtime.data_capture.enabled: serverless endpoints do not support data capture"),
-    ({"deploy.realtime.mode": "serverless", "deploy.realtime.data_capture.enabled": "false"},
+    ({"deploy.realtime.mode": "serverless", "deploy.realtime.monitor.enabled": "true"},
      "deploy.realtime.monitor.enabled: Model Monitor needs data capture, which serverless endpoints lack"),
     ({**SERVERLESS, **WITH_CANDIDATE},
      "deploy.model.candidate_dir: a serverless endpoint here serves one model"),
@@ -114,3 +114,10 @@ def test_the_monitoring_engine_and_warm_start_parse():
                       "deploy.edge.token_exchange_role.name": "MyDevicesRole"})
     assert (found.monitoring.engine, found.serverless.warm) == ("model-monitor", "snapstart")
     assert found.edge.token_exchange_role.name == "MyDevicesRole"
+
+
+def test_serverless_mode_alone_turns_capture_and_model_monitor_off_instead_of_refusing():
+    # GIVEN only -c deploy.realtime.mode=serverless (capture and Model Monitor left at their defaults)
+    config = config_from_context({**cli_context(), "deploy.realtime.mode": "serverless"})
+    # THEN it is accepted, and neither capture nor Model Monitor is deployed
+    assert (config.realtime.capture_enabled, config.realtime.model_monitor_enabled) == (False, False)

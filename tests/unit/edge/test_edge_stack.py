@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from ml_constructs.greengrass_recipe import SEMVER_PATTERN
+from ml_constructs.edge.recipe import SEMVER_PATTERN
 from tests.conftest import REPO_ROOT, build_app
 from tests.unit.edge.conftest import COMPONENT_TYPE, STACK_NAME, edge_only, render_recipe, synth_edge
 
@@ -140,7 +140,9 @@ def test_device_role_may_only_download_the_two_artifacts(edge_template, edge_ass
     bucket_arn = {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":s3:::", {"Fn::Sub": ASSET_BUCKET}]]}
     # THEN a managed policy on the configured token exchange role allows exactly these two actions
     [policy] = edge_template.find_resources("AWS::IAM::ManagedPolicy").values()
-    assert policy["Properties"]["Roles"] == ["GreengrassV2TokenExchangeRole"]
+    [role_id] = edge_template.find_resources("AWS::IAM::Role", {"Properties": {
+        "RoleName": "FraudDetector-GreengrassTokenExchange"}})
+    assert policy["Properties"]["Roles"] == [{"Ref": role_id}]
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     assert [(s["Effect"], s["Action"]) for s in statements] == [("Allow", "s3:GetBucketLocation"),
                                                                 ("Allow", "s3:GetObject")]
@@ -149,9 +151,10 @@ def test_device_role_may_only_download_the_two_artifacts(edge_template, edge_ass
                for key in keys]
     assert sorted(map(json.dumps, statements[1]["Resource"])) == sorted(map(json.dumps, objects))
     assert "*" not in json.dumps(statements)
-    # AND nothing else in the stack grants permissions or deploys
-    edge_template.resource_count_is("AWS::IAM::Policy", 0)
-    edge_template.resource_count_is("AWS::IAM::Role", 0)
+    # AND nothing else in the stack grants permissions or deploys (the token exchange role's own policy
+    # only lets devices write Greengrass logs; see test_token_exchange_role.py)
+    edge_template.resource_count_is("AWS::IAM::Policy", 1)
+    edge_template.resource_count_is("AWS::IAM::Role", 1)
     edge_template.resource_count_is("AWS::GreengrassV2::Deployment", 0)
 
 
@@ -218,9 +221,3 @@ def test_changed_content_gets_a_new_version(tmp_path_factory, edge_recipe, chang
     assert changed != edge_recipe["ComponentVersion"] and changed.startswith("1.0.")
 
 
-def test_no_policy_when_the_role_is_managed_elsewhere(tmp_path_factory):
-    # GIVEN -c deploy.edge.token_exchange_role.create=false and no role name
-    _, template = synth_edge(tmp_path_factory, **{"token_exchange_role.create": "false"})
-    # THEN the stack leaves the role alone
-    template.resource_count_is("AWS::IAM::ManagedPolicy", 0)
-    template.resource_count_is(COMPONENT_TYPE, 1)

@@ -8,10 +8,10 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
-from ml_constructs.greengrass_component import (
+from ml_constructs.common.model_metadata import ModelArtifactsError
+from ml_constructs.edge.component import (
     EdgeModel, GreengrassComponent, GreengrassComponentError, ThingGroupDeployment)
-from ml_constructs.greengrass_recipe import ComponentSpec, Topics
-from ml_constructs.model_metadata import ModelArtifactsError
+from ml_constructs.edge.recipe import ComponentSpec, Topics
 from tests.conftest import ARTIFACTS_DIR, REPO_ROOT, SKIP_BUNDLING
 
 SPEC = ComponentSpec(name="com.example.Detector", publisher="team",

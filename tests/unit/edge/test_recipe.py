@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from ml_constructs.greengrass_recipe import (
+from ml_constructs.edge.recipe import (
     SEMVER_PATTERN, Artifacts, ComponentSpec, Platform, Topics, build_recipe, content_digest, derive_version)
 
 TOPICS = Topics(input="in/t", output="out/t", error="err/t")

@@ -11,8 +11,8 @@ from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import lint
 
-from ml_constructs.alert_topic import AlertTopic
-from ml_constructs.model_metadata import ModelArtifactsError
+from ml_constructs.common.alert_topic import AlertTopic
+from ml_constructs.common.model_metadata import ModelArtifactsError
 from ml_constructs.monitoring.drift_monitor import (DriftMonitor, DriftSchedule, DriftSource, DriftThresholds,
                                                     LabelSource)
 from tests.unit.monitoring.demo import feature_names, write_model_dir

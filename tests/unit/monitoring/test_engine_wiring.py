@@ -130,11 +130,11 @@ def test_serverless_samples_requests_to_the_capture_bucket_and_the_job_reads_the
     drift_variables = drift_function(template)["Properties"]["Environment"]["Variables"]
     assert (drift_variables["SOURCE_FORMAT"], drift_variables["SOURCE_PREFIX"]) == ("samples", "capture/serverless/")
     assert drift_variables["SOURCE_BUCKET"] == variables["CAPTURE_S3_BUCKET"]
-    # AND the capture bucket expires the samples after 30 days
+    # AND the capture bucket expires the samples after deploy.storage.capture_expiry_days (90)
     rules = [rule for bucket in of_type(template, "AWS::S3::Bucket").values()
              for rule in bucket["Properties"].get("LifecycleConfiguration", {}).get("Rules", [])
              if rule.get("Prefix") == "capture/serverless/"]
-    assert [rule["ExpirationInDays"] for rule in rules] == [30]
+    assert [rule["ExpirationInDays"] for rule in rules] == [90]
 
 
 def test_the_builtin_settings_reach_every_pattern():

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.context import WITH_CANDIDATE
+
 STACK_NAMES = {"realtime": "FraudDetector-Realtime", "batch": "FraudDetector-Batch",
                "serverless": "FraudDetector-Serverless", "edge": "FraudDetector-Edge"}
 
@@ -24,10 +26,19 @@ def write_assembly(directory: Path, templates: dict[str, dict]) -> Path:
     return directory
 
 
+#: The demo as the cost tests read it: a canary (v1 90 %, v2 10 %) so that two variants are priced.
+COST_APP_OVERRIDES = {**WITH_CANDIDATE}
+
+
 @pytest.fixture(scope="session")
-def default_json(default_templates) -> dict[str, dict]:
-    """The default app's templates as plain JSON, by pattern."""
-    return {pattern: template.to_json() for pattern, template in default_templates.items()}
+def default_json(tmp_path_factory) -> dict[str, dict]:
+    """The demo app's templates (with its canary candidate) as plain JSON, by pattern."""
+    from aws_cdk.assertions import Template
+
+    from tests.conftest import build_app
+
+    _, stacks = build_app(overrides=COST_APP_OVERRIDES, outdir=str(tmp_path_factory.mktemp("cost-app")))
+    return {pattern: Template.from_stack(stack).to_json() for pattern, stack in stacks.items()}
 
 
 @pytest.fixture(scope="session")

@@ -94,3 +94,50 @@ def test_a_shadow_with_more_errors_or_no_traffic_is_not_promoted():
         promote(idle, stack="S", candidate_dir="c", force=False, run=False)
     # AND --force still prints the command without running anything
     assert promote(worse, stack="S", candidate_dir="c", force=True, run=False).startswith("npx cdk deploy S")
+
+
+# -- through `python -m ops.traffic` ------------------------------------------------------------------------------
+def _traffic(session, argv, *, stub):
+    import io
+
+    from ops import traffic
+
+    sagemaker, cloudwatch = session.client("sagemaker"), session.client("cloudwatch")
+    out, err = io.StringIO(), io.StringIO()
+    with Stubber(sagemaker) as sm, Stubber(cloudwatch) as cw:
+        stub(sm, cw)
+        code = traffic.main(argv, clients=(sagemaker, cloudwatch), now=lambda: NOW, out=out, err=err)
+        sm.assert_no_pending_responses()
+    return code, out.getvalue(), err.getvalue()
+
+
+def _healthy_shadow(sm, cw):
+    sm.add_response("describe_endpoint", _describe(shadow=True), {"EndpointName": "probe"})
+    cw.add_response("get_metric_data", {"MetricDataResults": _metric_results({
+        "v1": {"modellatency_p99": [9000.0], "invocations_sum": [1000.0], "invocation5xxerrors_sum": [2.0]},
+        "shadow": {"modellatency_p99": [9500.0], "invocations_sum": [500.0], "invocation5xxerrors_sum": [0.0]}})},
+        {"MetricDataQueries": ANY, "StartTime": NOW - dt.timedelta(minutes=30), "EndTime": NOW})
+
+
+def test_shadow_report_command_prints_json_with_both_variants(session):
+    code, out, _ = _traffic(session, ["shadow-report", "--endpoint", "probe", "--window-minutes", "30", "--json"],
+                            stub=_healthy_shadow)
+    import json
+
+    report = json.loads(out)
+    assert code == 0 and [v["role"] for v in report["variants"]] == ["production", "shadow"]
+    assert report["promotion_problems"] == []
+
+
+def test_promote_shadow_command_prints_the_deploy_for_a_healthy_shadow(session, tmp_path):
+    (tmp_path / "metadata.json").write_text("{}")
+    code, out, _ = _traffic(session, ["promote-shadow", "--endpoint", "probe", "--window-minutes", "30", "--stack",
+                                      "FraudDetector-Realtime", "--candidate-dir", str(tmp_path)],
+                            stub=_healthy_shadow)
+    assert code == 0 and f"deploy.model.artifacts_dir={tmp_path}" in out
+
+
+def test_promote_shadow_refuses_a_folder_without_a_packaged_model_before_any_aws_call(session, tmp_path):
+    code, _, err = _traffic(session, ["promote-shadow", "--endpoint", "probe", "--stack", "S", "--candidate-dir",
+                                      str(tmp_path / "nope")], stub=lambda sm, cw: None)
+    assert code == 2 and "has no metadata.json" in err

@@ -9,14 +9,14 @@ from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
 
-from ml_constructs.alert_topic import AlertTopic
-from ml_constructs.deployment_guardrails import DeploymentGuardrails
-from ml_constructs.endpoint_alarms import EndpointAlarms, EndpointDashboard
-from ml_constructs.model_package import ModelPackage
-from ml_constructs.realtime_endpoint import (Autoscaling, DataCapture, ProductionVariant, RealtimeEndpoint,
+from ml_constructs.common.alert_topic import AlertTopic
+from ml_constructs.common.model_package import ModelPackage
+from ml_constructs.common.secure_storage import DataKey, SecureBucket
+from ml_constructs.realtime.alarms import EndpointAlarms, EndpointDashboard
+from ml_constructs.realtime.endpoint import (Autoscaling, DataCapture, ProductionVariant, RealtimeEndpoint,
                                              ShadowVariant)
-from ml_constructs.realtime_modes import AsyncInference, AsyncScaling, ServerlessCapacity
-from ml_constructs.secure_storage import DataKey, SecureBucket
+from ml_constructs.realtime.guardrails import DeploymentGuardrails
+from ml_constructs.realtime.modes import AsyncInference, AsyncScaling, ServerlessCapacity
 
 
 def _stack(build, *, nag: bool = True) -> Template:

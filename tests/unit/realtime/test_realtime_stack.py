@@ -134,7 +134,7 @@ def test_execution_role_has_no_managed_policies_and_names_its_resources(realtime
 
 def test_model_archive_is_reproducible_and_holds_the_code(tmp_path):
     # GIVEN two independent packagings of the same artifacts
-    from ml_constructs.model_package import ModelPackage
+    from ml_constructs.common.model_package import ModelPackage
     import aws_cdk as cdk
 
     paths = []
@@ -168,8 +168,8 @@ def test_asset_hash_is_stable_across_synths():
 
 def test_framework_mismatch_fails_synth_with_a_clear_message(tmp_path):
     # GIVEN metadata saying the model was pickled with scikit-learn 1.4.2
-    from ml_constructs.model_metadata import ModelArtifactsError, ModelMetadata
-    from ml_constructs.model_package import check_framework_compatibility
+    from ml_constructs.common.model_metadata import ModelArtifactsError, ModelMetadata
+    from ml_constructs.common.model_package import check_framework_compatibility
 
     source = ModelMetadata.load(CONFIG.model.artifacts_dir)
     raw = {**source.raw, "library_versions": {**source.raw["library_versions"], "scikit_learn": "1.4.2"}}
@@ -181,7 +181,7 @@ def test_framework_mismatch_fails_synth_with_a_clear_message(tmp_path):
 
 
 def test_missing_artifacts_say_how_to_build_them(tmp_path):
-    from ml_constructs.model_metadata import ModelArtifactsError, ModelMetadata
+    from ml_constructs.common.model_metadata import ModelArtifactsError, ModelMetadata
 
     with pytest.raises(ModelArtifactsError, match="make model"):
         ModelMetadata.load(tmp_path / "nowhere")
@@ -231,3 +231,14 @@ def test_nvme_instances_get_no_volume_key():
     config = Template.from_stack(stacks["realtime"]).find_resources("AWS::SageMaker::EndpointConfig")
     # THEN the endpoint config carries no KmsKeyId, which SageMaker would refuse for these types
     assert [c["Properties"].get("KmsKeyId") for c in config.values()] == [None]
+
+
+def test_every_log_group_is_encrypted_with_the_stacks_data_key(realtime_template):
+    # GIVEN the real-time stack's log groups (update guard and the built-in drift job; the model-monitor engine adds
+    # the baseline handlers' and provider's)
+    log_groups = realtime_template.find_resources("AWS::Logs::LogGroup")
+    assert len(log_groups) == 2
+    # THEN each is encrypted with the stack's own KMS key, like the other stacks' log groups
+    (key_id,) = realtime_template.find_resources("AWS::KMS::Key")
+    for logical_id, log_group in log_groups.items():
+        assert log_group["Properties"].get("KmsKeyId") == {"Fn::GetAtt": [key_id, "Arn"]}, logical_id

@@ -1,6 +1,6 @@
 """The Lambda package, bundled for real with pip (no Docker): what goes in, its size, and that it runs.
 
-The first run installs the pinned wheels into ``.build/lambda-deps/`` (about 30 s per architecture with a
+The first run installs the pinned wheels into ``~/.cache/ml-deploy-patterns/lambda-deps/`` (about 30 s per architecture with a
 warm pip cache); later runs copy from there.
 """
 from __future__ import annotations
@@ -18,11 +18,11 @@ from pathlib import Path
 import aws_cdk as cdk
 import pytest
 
-from ml_constructs import lambda_bundling
-from ml_constructs.lambda_bundling import (
+from ml_constructs.common import lambda_bundling
+from ml_constructs.common.lambda_bundling import (
     LambdaPackageSpec, LocalPipBundling, find_interpreter, host_architecture)
-from ml_constructs.lambda_model_function import LambdaModelFunction
-from ml_constructs.secure_storage import DataKey
+from ml_constructs.common.secure_storage import DataKey
+from ml_constructs.serverless.model_function import LambdaModelFunction
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 LAMBDA_SRC = REPO_ROOT / "lambda_src"
@@ -100,14 +100,33 @@ def test_shared_libraries_are_compiled_for_the_function_architecture(package):
     assert machines == {ELF_MACHINE[architecture]}
 
 
-def test_no_bytecode_for_another_python(package):
+def test_no_locally_compiled_bytecode_by_default(package):
     _, folder = package
-    compiled = list(folder.rglob("*.pyc"))
-    assert all(path.parent.name == "__pycache__" and path.name.endswith(".cpython-312.pyc") for path in compiled)
-    if find_interpreter("3.12"):
-        # THEN with a local CPython 3.12 the package ships its bytecode (/var/task is read-only: no compile cache)
-        assert (folder / "serverless_inference" / "__pycache__" / "api.cpython-312.pyc").is_file()
-        assert (folder / "numpy" / "__pycache__" / "__init__.cpython-312.pyc").is_file()
+    # THEN the package has no .pyc files: its bytes do not depend on which Pythons the build machine has
+    assert not list(folder.rglob("*.pyc"))
+    assert not [path for path in folder.rglob("__pycache__")]
+    assert LambdaPackageSpec(source_dir=LAMBDA_SRC).bytecode_tag == "none"
+
+
+def test_opt_in_bytecode_is_only_for_the_runtimes_python(tmp_path, monkeypatch):
+    # GIVEN bytecode switched on, on a machine with a CPython 3.12 (skipped where there is none), and an
+    # already installed dependency folder (installing the real wheels again is covered above)
+    if not find_interpreter("3.12"):
+        pytest.skip("no CPython 3.12 here: opt-in bytecode is compiled only by the runtime's minor version")
+    dependencies = tmp_path / "deps"
+    (dependencies / "dependency").mkdir(parents=True)
+    (dependencies / "dependency" / "__init__.py").write_text("VALUE = 1\n")
+    monkeypatch.setattr(lambda_bundling, "install_dependencies", lambda spec: dependencies)
+    spec = LambdaPackageSpec(source_dir=LAMBDA_SRC, architecture="x86_64", compile_bytecode=True)
+    # WHEN bundled
+    output = tmp_path / "out"
+    LocalPipBundling(spec).try_bundle(str(output))
+    compiled = list(output.rglob("*.pyc"))
+    # THEN the function's sources ship 3.12 bytecode, in __pycache__ only, and the hash names the release
+    assert compiled and all(path.parent.name == "__pycache__" and path.name.endswith(".cpython-312.pyc")
+                            for path in compiled)
+    assert (output / "serverless_inference" / "__pycache__" / "api.cpython-312.pyc").is_file()
+    assert re.fullmatch(r"cpython-3\.12\.\d+", spec.bytecode_tag)
 
 
 def test_package_is_the_handler_plus_runtime_dependencies_only(package):
@@ -256,17 +275,20 @@ def test_asset_hash_follows_sources_requirements_and_bytecode(tmp_path, monkeypa
         if path.is_file() and "__pycache__" not in path.parts:
             (source / path.relative_to(LAMBDA_SRC)).parent.mkdir(parents=True, exist_ok=True)
             (source / path.relative_to(LAMBDA_SRC)).write_bytes(path.read_bytes())
-    spec = LambdaPackageSpec(source_dir=source, architecture="arm64")
-    without_bytecode = LambdaPackageSpec(source_dir=source, architecture="arm64", compile_bytecode=False)
+    spec = LambdaPackageSpec(source_dir=source, architecture="arm64", compile_bytecode=True)
+    without_bytecode = LambdaPackageSpec(source_dir=source, architecture="arm64")
     hashes = {}
-    # WHEN the machine has CPython 3.12.1, 3.12.9, or no 3.12 at all
+    # WHEN bytecode is switched on and the machine has CPython 3.12.1, 3.12.9, or no 3.12 at all
     for release in ("3.12.1", "3.12.9", None):
         monkeypatch.setattr(lambda_bundling, "probe_interpreter",
                             lambda version, release=release: (f"/opt/python{release}", release) if release else None)
         hashes[release] = spec.asset_hash()
     # THEN each package with different .pyc bytes (none, or another compiler release) has its own hash
     assert len(set(hashes.values())) == 3
-    # AND switching bytecode off gives the bytes, and so the hash, of a machine without CPython 3.12
+    # AND the default (no bytecode) gives the bytes, and so the hash, of a machine without CPython 3.12,
+    # on every machine
+    assert without_bytecode.asset_hash() == hashes[None]
+    monkeypatch.setattr(lambda_bundling, "probe_interpreter", lambda version: ("/opt/python", "3.12.1"))
     assert without_bytecode.asset_hash() == hashes[None]
     assert spec.asset_hash() != LambdaPackageSpec(source_dir=source, architecture="x86_64").asset_hash()
     # AND any source change changes it, and so does a requirement change
@@ -278,13 +300,23 @@ def test_asset_hash_follows_sources_requirements_and_bytecode(tmp_path, monkeypa
     assert len({before, after_source, spec.asset_hash()}) == 3
 
 
-def test_the_bytecode_tag_names_the_compiling_release(package):
-    # GIVEN this machine  THEN the tag in the hash is the release that compiled the bundle's .pyc files, or none
-    _, folder = package
-    tag = LambdaPackageSpec(source_dir=LAMBDA_SRC).bytecode_tag
-    if find_interpreter("3.12"):
-        assert re.fullmatch(r"cpython-3\.12\.\d+", tag)
-        assert list(folder.rglob("*.cpython-312.pyc"))
-    else:
-        assert tag == "none"
-        assert not list(folder.rglob("*.pyc"))
+@pytest.mark.parametrize("selected", [[], ["Other"]], ids=["cdk-ls", "synth-exclusively-another-stack"])
+def test_stacks_the_cli_did_not_select_are_not_bundled(tmp_path, monkeypatch, selected):
+    # GIVEN the bundling-stacks context the CLI passes: [] for `cdk ls`, [name] for `cdk synth -e name`
+    def refuse(spec, output_dir):
+        raise AssertionError("the Lambda package was bundled")
+
+    monkeypatch.setattr(lambda_bundling, "build_package", refuse)
+    app = cdk.App(outdir=str(tmp_path / "cdk.out"), context={"aws:cdk:bundling-stacks": selected})
+    stack = cdk.Stack(app, "Serverless")
+    cdk.Stack(app, "Other")
+    # WHEN a stack with the Lambda package is synthesized
+    cdk.aws_lambda.Function(stack, "Function", runtime=cdk.aws_lambda.Runtime.PYTHON_3_12,
+                            handler="handler.lambda_handler",
+                            code=lambda_bundling.lambda_code(LambdaPackageSpec(source_dir=LAMBDA_SRC)))
+    assembly = app.synth()
+    # THEN nothing was bundled, and the template still names the package by its (input-derived) hash
+    template = json.loads((Path(assembly.directory) / "Serverless.template.json").read_text())
+    [code] = [resource["Properties"]["Code"] for resource in template["Resources"].values()
+              if resource["Type"] == "AWS::Lambda::Function"]
+    assert re.fullmatch(r"[0-9a-f]{64}\.zip", code["S3Key"])

@@ -10,7 +10,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 
-from ml_constructs.lambda_model_function import LambdaModelFunction, RequestCapture
+from ml_constructs.serverless.model_function import LambdaModelFunction, RequestCapture
 from tests.conftest import ARTIFACTS_DIR, SKIP_BUNDLING
 
 

@@ -22,7 +22,8 @@ def test_the_suite_uses_the_models_defaults():
 
 def test_cli_overrides_reach_nested_keys():
     context = {**cli_context(), "deploy.serverless.architecture": "x86_64",
-               "deploy.serverless.provisioned_concurrency": "3", "deploy.serverless.api.auth": "api_key",
+               "deploy.serverless.provisioned_concurrency": "3", "deploy.serverless.warm": "provisioned",
+               "deploy.serverless.api.auth": "api_key",
                "deploy.serverless.upload_trigger.enabled": "false"}
     config = config_from_context(context).serverless
     assert (config.architecture, config.provisioned_concurrency, config.api.auth) == ("x86_64", 3, "api_key")

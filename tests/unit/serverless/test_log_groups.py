@@ -6,7 +6,7 @@ import pytest
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 
-from ml_constructs.encrypted_log_group import RETENTION_DAYS, encrypted_log_group, log_retention
+from ml_constructs.common.encrypted_log_group import RETENTION_DAYS, encrypted_log_group, log_retention
 from stacks.config.serverless import LOG_RETENTION_DAYS
 
 

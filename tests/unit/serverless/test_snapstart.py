@@ -5,8 +5,8 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
-from ml_constructs.lambda_model_function import FunctionSizing, LambdaModelFunction
-from ml_constructs.secure_storage import DataKey
+from ml_constructs.common.secure_storage import DataKey
+from ml_constructs.serverless.model_function import FunctionSizing, LambdaModelFunction
 
 
 def _function_template(sizing: FunctionSizing) -> Template:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ml_constructs.model_metadata import ModelArtifactsError, ModelMetadata
+from ml_constructs.common.model_metadata import ModelArtifactsError, ModelMetadata
 from training import contract
 
 

@@ -15,7 +15,7 @@ Event (all optional): ``{"window_end" or "scheduled_time": ISO time (default now
 run's input and output prefixes (``<output_prefix><key relative to input_prefix>.out``; default OUTPUT_PREFIX)}``.
 An object belongs to the window when its LastModified falls in ``[end - window, end)``.
 
-A batch run (the step after a Batch Transform, ``ml_constructs.batch_scoring``) sends ``{"input_uri":
+A batch run (the step after a Batch Transform, ``ml_constructs.batch.scoring``) sends ``{"input_uri":
 "s3://<source bucket>/<prefix>/", "output_uri": "s3://<output bucket>/<run prefix>/", "window_end": ...}``: the
 job then reads every object under the input prefix, whatever its age (the transform read them all), joins each to
 ``<output prefix><key relative to the input prefix>.out``, and stamps its metrics at ``window_end`` (the run time)

@@ -1,0 +1,1 @@
+"""The batch pattern: scheduled SageMaker Batch Transform through Step Functions."""

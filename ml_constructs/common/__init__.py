@@ -1,0 +1,1 @@
+"""Shared by every pattern: storage and keys, the alert topic, log groups, naming, archives, the model package."""

@@ -1,0 +1,1 @@
+"""The update guard custom resource: construct.py ships runtime/index.py."""

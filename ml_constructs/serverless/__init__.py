@@ -1,0 +1,1 @@
+"""The serverless pattern: the ONNX Lambda function, its API and its S3 upload trigger."""
