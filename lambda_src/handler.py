@@ -19,6 +19,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from serverless_inference import capture
 from serverless_inference.api import RequestLimits, handle_predict, is_api_gateway_event, json_response
 from serverless_inference.model import ModelLoadError, load_model
 from serverless_inference.tracing import build_tracer
@@ -46,6 +47,10 @@ MODEL, LIMITS, UPLOADS = _initialize()
 # segment to attach to (the SDK would log "cannot find the current segment").
 tracer = build_tracer()
 _s3_client = None
+# Sampled requests and answers for the drift job (off unless CAPTURE_* is set); never fails a request.
+CAPTURE = capture.from_environment(
+    os.environ, positive_class=int(MODEL.metadata.get("positive_class", 1)), log_error=logger.error,
+    on_metric=lambda name, value: metrics.add_metric(name=name, unit=MetricUnit.Count, value=value))
 
 
 def _s3() -> Any:
@@ -62,7 +67,9 @@ def _s3() -> Any:
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: Any, context: Any) -> Any:
     if is_api_gateway_event(event):
-        return _predict_api(event)
+        response = _predict_api(event)
+        CAPTURE.flush_if_due(context)
+        return response
     if is_s3_event(event):
         return _predict_uploads(event)
     if isinstance(event, dict) and event.get("Event") == "s3:TestEvent":
@@ -93,6 +100,7 @@ def _predict_api(event: dict[str, Any]) -> dict[str, Any]:
         metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=outcome.rows)
         metrics.add_metric(name="PredictionLatency", unit=MetricUnit.Milliseconds,
                            value=(time.perf_counter() - started) * 1000)
+        CAPTURE.offer(event, outcome.response)
     return outcome.response
 
 

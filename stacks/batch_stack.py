@@ -8,10 +8,12 @@ from constructs import Construct
 
 from ml_constructs.batch.alarms import BatchAlarms, BatchDashboard
 from ml_constructs.batch.schedule import ScoringSchedule
-from ml_constructs.batch.scoring import BatchScoring, ScoringStorage
+from ml_constructs.batch.scoring import PREDICTIONS_PREFIX, BatchScoring, DriftCheck, ScoringStorage
 from ml_constructs.common.alert_topic import AlertTopic
 from ml_constructs.common.model_package import ModelPackage
 from ml_constructs.common.secure_storage import DataKey, SecureBucket
+from ml_constructs.monitoring.drift_monitor import DriftMonitor, DriftSource
+from stacks import drift_wiring
 from stacks.deployment import Deployment
 
 
@@ -47,6 +49,21 @@ class BatchStack(cdk.Stack):
                                                access_logs_bucket=access_logs, lifecycle=config.storage.lifecycle())
             output_bucket = self.output_storage.bucket
 
+        # deploy.monitoring.engine builtin: the drift job runs as the workflow's step after each transform
+        # (Model Monitor has no batch mode, so the model-monitor engine leaves batch without drift checks).
+        self.drift: DriftMonitor | None = None
+        if config.monitoring.engine == "builtin":
+            self.drift = DriftMonitor(
+                self, "Drift", artifacts_dir=deployment.model.artifacts_dir, name=name,
+                source=DriftSource(bucket=input_bucket, prefix=storage.default_input_prefix, format="batch",
+                                   output_bucket=output_bucket, output_prefix=PREDICTIONS_PREFIX),
+                report_bucket=output_bucket, report_prefix=drift_wiring.REPORT_PREFIX,
+                encryption_key=self.data_key.key, alert_topic=self.alerts.topic,
+                thresholds=drift_wiring.thresholds(config.monitoring.builtin),
+                schedule=drift_wiring.after_each_batch_run(runs_scheduled=batch.schedule.enabled))
+            if input_key is not None and input_key is not self.data_key.key:
+                input_key.grant(self.drift.role, "kms:Decrypt")
+
         self.package = ModelPackage(self, "Package", artifacts_dir=str(deployment.model.artifacts_dir),
                                     framework_version=config.model.framework_version)
         self.scoring = BatchScoring(
@@ -54,7 +71,8 @@ class BatchStack(cdk.Stack):
             state_machine_name=name, execution_timeout=cdk.Duration.minutes(batch.execution_timeout_minutes),
             storage=ScoringStorage(input_bucket=input_bucket, output_bucket=output_bucket, data_key=self.data_key.key,
                                    input_key=input_key, default_input_prefix=storage.default_input_prefix),
-            transform=batch.transform.to_construct(), retry=batch.retry.to_construct())
+            transform=batch.transform.to_construct(), retry=batch.retry.to_construct(),
+            drift=DriftCheck(function=self.drift.function) if self.drift else None)
 
         self.schedule = ScoringSchedule(
             self, "Schedule", state_machine=self.scoring.state_machine, schedule_name=name,
@@ -64,6 +82,10 @@ class BatchStack(cdk.Stack):
         self.alerts.notify_on(*self.alarms.all_alarms)
         self.dashboard = BatchDashboard(self, "Dashboard", scoring=self.scoring, name=name, alarms=self.alarms,
                                         schedule=self.schedule)
+
+        if self.drift:
+            self.dashboard.dashboard.add_widgets(*self.drift.dashboard_widgets())
+            self.drift.add_outputs()
 
         cdk.CfnOutput(self, "StateMachineArn", value=self.scoring.state_machine.state_machine_arn)
         cdk.CfnOutput(self, "InputBucketName", value=input_bucket.bucket_name)

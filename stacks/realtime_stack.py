@@ -11,11 +11,13 @@ from ml_constructs.common.alert_topic import AlertTopic
 from ml_constructs.common.model_package import ModelPackage
 from ml_constructs.common.naming import pascal_case
 from ml_constructs.common.secure_storage import DataKey, ObjectExpiry, SecureBucket
+from ml_constructs.monitoring.drift_monitor import DriftMonitor, DriftSource, LabelSource
 from ml_constructs.monitoring.model_monitor import ModelMonitor
 from ml_constructs.realtime.alarms import EndpointAlarms, EndpointDashboard
 from ml_constructs.realtime.endpoint import DEFAULT_CAPTURE_PREFIX, DataCapture, ProductionVariant, RealtimeEndpoint, ShadowVariant
 from ml_constructs.realtime.modes import AsyncInference, AsyncScaling, ServerlessCapacity
 from ml_constructs.realtime.update_guard.construct import EndpointUpdateGuard, UpdateRemedies
+from stacks import drift_wiring
 from stacks.deployment import Deployment
 
 
@@ -101,8 +103,23 @@ class RealtimeStack(cdk.Stack):
         if async_inference:
             cdk.CfnOutput(self, "AsyncBucketName", value=async_inference.bucket.bucket_name)
 
-        # Model Monitor (deploy.realtime.monitor): baseline from the training data, schedules, alarms.
-        if realtime.model_monitor_enabled:
+        # deploy.monitoring.engine: the built-in drift job reads data capture (none on a serverless endpoint, so
+        # no drift job there); Model Monitor (deploy.realtime.monitor) only where the account still has it.
+        self.drift: DriftMonitor | None = None
+        self.monitor: ModelMonitor | None = None
+        if config.monitoring.engine == "builtin" and data_capture is not None:
+            builtin = config.monitoring.builtin
+            self.drift = DriftMonitor(
+                self, "Drift", artifacts_dir=deployment.model.artifacts_dir, name=endpoint_name,
+                source=DriftSource(bucket=data_capture.bucket, prefix=f"{data_capture.prefix}/{endpoint_name}",
+                                   format="capture"),
+                report_bucket=data_capture.bucket, report_prefix=drift_wiring.REPORT_PREFIX,
+                labels=LabelSource(bucket=data_capture.bucket, prefix=realtime.monitor.model_quality.ground_truth_prefix),
+                encryption_key=self.data_key.key, alert_topic=self.alerts.topic,
+                thresholds=drift_wiring.thresholds(builtin), schedule=drift_wiring.scheduled(builtin))
+            self.dashboard.dashboard.add_widgets(*self.drift.dashboard_widgets())
+            self.drift.add_outputs()
+        if config.monitoring.engine == "model-monitor" and realtime.model_monitor_enabled:
             monitor = realtime.monitor
             self.monitor = ModelMonitor(
                 self, "Monitor", endpoint=self.endpoint, artifacts_dir=deployment.model.artifacts_dir,

@@ -3,6 +3,8 @@
 One execution scores every CSV object under an S3 prefix and writes, under
 ``s3://<output>/predictions/<yyyy-mm-dd>/<model version>/<execution name>/``, one ``<object>.out``
 per input object (``<id>,<probability>`` per line) and ``manifest.json`` with the run's provenance.
+With a :class:`DriftCheck`, the built-in drift job then compares the run's input and predictions with the
+model's training baseline and the manifest links its report (``drift.report``).
 
 Why a hand-written task state and not ``tasks.SageMakerCreateTransformJob``: that L2 cannot render
 ``DataProcessing`` (InputFilter/JoinSource/OutputFilter), which keeps row identifiers next to their
@@ -19,6 +21,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
@@ -92,6 +95,22 @@ class TransformSettings:
     """0-based input column excluded from the features and written next to the prediction; None keeps every
     column as a feature and the whole input row in the output."""
     job_timeout: cdk.Duration = cdk.Duration.hours(6)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriftCheck:
+    """A drift step after each successful transform of the deployed model: ``function`` is the built-in drift
+    job (``ml_constructs.monitoring.DriftMonitor(..., source=DriftSource(format="batch"))``.function), invoked
+    with the run's ``input_uri`` and ``output_uri``.
+
+    Its outcome never changes the run's: predictions are already written, so a failing drift step is recorded
+    in the SUCCEEDED manifest (``drift.status = "failed"`` with the error) and the run still succeeds; the
+    drift job's own stalled alarm reports a job that keeps failing. Candidate-model runs skip the step (their
+    scores are not the deployed model's traffic, and would publish into its metrics)."""
+
+    function: lambda_.IFunction
+    timeout: cdk.Duration = cdk.Duration.minutes(16)
+    """Longer than the job's own 15-minute Lambda timeout, so Lambda's own timeout error is what is recorded."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -213,7 +232,7 @@ class BatchScoring(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, package: ModelPackage, storage: ScoringStorage,
                  alert_topic: sns.ITopic, job_name_prefix: str, state_machine_name: str | None = None,
                  transform: TransformSettings = TransformSettings(), retry: RetryPolicy = RetryPolicy(),
-                 execution_timeout: cdk.Duration = cdk.Duration.hours(12)) -> None:
+                 execution_timeout: cdk.Duration = cdk.Duration.hours(12), drift: DriftCheck | None = None) -> None:
         super().__init__(scope, construct_id)
         _validate(package=package, job_name_prefix=job_name_prefix, transform=transform, retry=retry,
                   storage=storage, execution_timeout=execution_timeout)
@@ -223,6 +242,7 @@ class BatchScoring(Construct):
         self.retry = retry
         self.job_name_prefix = job_name_prefix
         self.alert_topic = alert_topic
+        self.drift = drift
         self.model_version = package.model_version
         self.data_processing = data_processing(transform.id_column, package.metadata.n_features)
         self.volume_key = None if has_instance_storage(transform.instance_type) else storage.data_key
@@ -293,6 +313,8 @@ class BatchScoring(Construct):
         score = self._transform_task()
         build_manifest = sfn.Pass(self, "BuildManifest", result_path="$.manifest",
                                   parameters=self._manifest_fields(status="SUCCEEDED"))
+        # A scored run (a job of ours that completed, or one found already done) goes through the drift step.
+        after_scoring = self._drift_step(build_manifest) if self.drift is not None else build_manifest
         retryable = sfn.Choice(self, "RetryableFailure?",
                                comment="Transient API errors and quota: same job again after a backoff; "
                                        "no capacity: a new job after a longer wait; anything else is reported")
@@ -335,7 +357,7 @@ class BatchScoring(Construct):
             sfn.Condition.string_equals("$.error.Error", JOB_EXISTS_ERROR),
             sfn.Condition.and_(sfn.Condition.string_equals("$.error.Error", GENERIC_API_ERROR),
                                sfn.Condition.string_matches("$.error.Cause", JOB_EXISTS_CAUSE_PATTERN))),
-            self._existing_job_states(on_failure=retryable, on_success=build_manifest))
+            self._existing_job_states(on_failure=retryable, on_success=after_scoring))
         api_retries = self.retry.api_waits()
         if api_retries:
             transient = sfn.Condition.or_(
@@ -364,8 +386,45 @@ class BatchScoring(Construct):
         count_attempt.next(score)
         notify_failure.next(build_failed_manifest).next(write_failed_manifest).next(run_failed)
 
-        return (read_request.next(merge_defaults).next(plan_run).next(score)
-                .next(build_manifest).next(write_manifest).next(run_succeeded))
+        chain = read_request.next(merge_defaults).next(plan_run).next(score).next(after_scoring)
+        build_manifest.next(write_manifest).next(run_succeeded)
+        return chain
+
+    def _drift_step(self, then: sfn.IChainable) -> sfn.Choice:
+        """Deployed model: run the drift job and record its outcome in ``$.drift``; a candidate: skip it.
+
+        Every path ends in ``then`` (the SUCCEEDED manifest): the drift outcome is information about the run,
+        never a reason to lose its predictions."""
+        assert self.drift is not None
+        check = tasks.LambdaInvoke(
+            self, "CheckDrift", lambda_function=self.drift.function, comment="Built-in drift job over this run",
+            payload=sfn.TaskInput.from_object({
+                "input_uri": sfn.JsonPath.string_at("$.run.input_uri"),
+                "output_uri": sfn.JsonPath.string_at("$.run.output_uri"),
+                "window_end": sfn.JsonPath.string_at("$$.State.EnteredTime"),
+                "execution": sfn.JsonPath.string_at("$$.Execution.Name"),
+            }),
+            result_selector={"status.$": "$.Payload.status", "drift.$": "$.Payload.drift",
+                             "drifted_features.$": "$.Payload.drifted_features",
+                             "invalid_rate.$": "$.Payload.invalid_rate", "rows_seen.$": "$.Payload.rows_seen",
+                             "report.$": "$.Payload.report"},
+            result_path="$.drift", task_timeout=sfn.Timeout.duration(self.drift.timeout),
+            retry_on_service_exceptions=True)
+        # Reserved concurrency 1: a scheduled or manual run of the same job may hold the one slot for a while.
+        check.add_retry(errors=["Lambda.TooManyRequestsException"], interval=cdk.Duration.seconds(30),
+                        max_attempts=5, backoff_rate=2.0)
+        failed = sfn.Pass(self, "DriftCheckFailed", result_path="$.drift", parameters={
+            "status": "failed", "error.$": "$.drift_error.Error", "cause.$": "$.drift_error.Cause"})
+        check.add_catch(failed, errors=["States.ALL"], result_path="$.drift_error")
+        skipped = sfn.Pass(self, "NoDriftCheck", result_path="$.drift", parameters={
+            "status": "skipped", "reason": "a candidate model's run: drift is measured for the deployed model"})
+        deployed = sfn.Choice(self, "DeployedModel?", comment="Drift is measured on the deployed model's runs only")
+        deployed.when(sfn.Condition.string_equals("$.run.model_version", self.model_version), check)
+        deployed.otherwise(skipped)
+        check.next(then)
+        failed.next(then)
+        skipped.next(then)
+        return deployed
 
     def _back_off(self, construct_id: str, waits: list[int]) -> sfn.Pass:
         """Count an API retry and pick its wait from ``waits`` (intrinsics can add, not multiply)."""
@@ -468,6 +527,8 @@ class BatchScoring(Construct):
         }
         if status == "SUCCEEDED":
             fields.update({"transform_job_name.$": "$.transform.job_name", "transform_job_arn.$": "$.transform.job_arn"})
+            if self.drift is not None:
+                fields["drift.$"] = "$.drift"
         else:
             fields.update({"error.$": "$.error.Error", "cause.$": "$.error.Cause"})
         return fields
@@ -576,6 +637,7 @@ class BatchScoring(Construct):
         # CreateTransformJob with a VolumeKmsKeyId: the caller must be able to create the job's grant.
         if self.volume_key:
             self.volume_key.grant(role, "kms:CreateGrant", "kms:DescribeKey")
+        # The drift step's lambda:InvokeFunction is granted by tasks.LambdaInvoke (the function and its versions).
 
     def _acknowledge_wildcards(self) -> None:
         stack = cdk.Stack.of(self)
@@ -615,6 +677,11 @@ class BatchScoring(Construct):
             "Action::kms:GenerateDataKey*": "Manifests are SSE-KMS objects and alerts go to a KMS-encrypted "
                                             "topic; both need data keys from these specific keys only.",
         }
+        if self.drift is not None:
+            function_arn = nag_resource_name(stack.resolve(self.drift.function.function_arn))
+            state_machine_reasons[f"{function_arn}:*"] = (
+                "tasks.LambdaInvoke grants the drift step this one function and its versions (<function ARN>:*); "
+                "no other function can be invoked.")
         acknowledge(self.role, state_machine_reasons)
 
     # -- metrics ----------------------------------------------------------------------------------------------------
@@ -641,4 +708,4 @@ class BatchScoring(Construct):
         return self.state_machine.metric_time(statistic=statistic, period=period)
 
 
-__all__ = ["BatchScoring", "TransformSettings", "RetryPolicy", "ScoringStorage", "data_processing"]
+__all__ = ["BatchScoring", "DriftCheck", "TransformSettings", "RetryPolicy", "ScoringStorage", "data_processing"]

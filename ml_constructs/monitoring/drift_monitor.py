@@ -63,6 +63,12 @@ class DriftSource:
     prefix: str
     format: Literal["capture", "samples", "batch"] = "capture"
     output_prefix: str | None = None
+    output_bucket: s3.IBucket | None = None
+    """Batch only: the bucket of the ``.out`` files when it is not ``bucket`` (default: ``bucket``)."""
+
+    @property
+    def outputs_bucket(self) -> s3.IBucket:
+        return self.output_bucket or self.bucket
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,6 +100,12 @@ class DriftSchedule:
     enabled: bool = True
     label_lookback: cdk.Duration = cdk.Duration.days(7)
     """How far back a label's captured prediction may be (labels arrive late)."""
+    scheduled: bool = True
+    """False: no Scheduler schedule; something else starts each run (the batch workflow, after each transform).
+    ``window`` still sets the alarms' period, so make it the time between runs (one day for a nightly batch)."""
+    heartbeat: bool = True
+    """The job-stalled alarm (no finished run for 3 periods). Off when runs are not expected regularly (a batch
+    whose schedule is switched off), where it would only ever fire."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,9 +158,15 @@ class DriftMonitor(Construct):
                  report_bucket: s3.IBucket, report_prefix: str, encryption_key: kms.IKey, alert_topic: sns.ITopic,
                  labels: LabelSource | None = None, thresholds: DriftThresholds = DriftThresholds(),
                  schedule: DriftSchedule = DriftSchedule(), sizing: DriftJobSizing = DriftJobSizing(),
-                 log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS) -> None:
+                 log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS, name: str | None = None) -> None:
+        """``name`` (default: the model's name) names the metric namespace ``MLDrift/<name>``, the schedule and
+        the log group: give each deployment of one model its own (``fraud-detector-realtime``,
+        ``fraud-detector-serverless``) so their metrics, alarms and schedules never mix."""
         super().__init__(scope, construct_id)
         self.metadata = ModelMetadata.load(artifacts_dir)
+        self.name = name or self.metadata.model_name
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", self.name):
+            raise ValueError(f"invalid DriftMonitor: name {self.name!r} must be 1-64 letters, digits, '.', '_' or '-'")
         self.feature_names = list(self.metadata.feature_names)
         _validate(source=source, thresholds=thresholds, schedule=schedule, sizing=sizing,
                   feature_names=self.feature_names)
@@ -156,7 +174,7 @@ class DriftMonitor(Construct):
         if not baseline.is_file():
             raise ModelArtifactsError(f"{baseline} not found: package the model with its drift baseline "
                                       "(training.drift_baseline.build_drift_baseline) to use the built-in monitor")
-        self.namespace = f"{NAMESPACE_PREFIX}/{self.metadata.model_name}"
+        self.namespace = f"{NAMESPACE_PREFIX}/{self.name}"
         self.thresholds = thresholds
         self.schedule_settings = schedule
         self.report_prefix = _relative(report_prefix)
@@ -167,7 +185,7 @@ class DriftMonitor(Construct):
             self, "Baseline", description=f"{self.metadata.model_name} {self.metadata.model_version} drift baseline",
             code=lambda_.Code.from_asset(str(self.metadata.artifacts_dir), exclude=["*", f"!{BASELINE_FILE}"]),
             compatible_architectures=[lambda_.Architecture.ARM_64])
-        self.log_group = encrypted_log_group(self, "Logs", name_prefix=f"/aws/lambda/{self.metadata.model_name}-drift",
+        self.log_group = encrypted_log_group(self, "Logs", name_prefix=f"/aws/lambda/{self.name}-drift",
                                              encryption_key=encryption_key, retention_days=log_retention_days)
         self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                              description=f"{self.metadata.model_name} drift job: read captured traffic, write reports")
@@ -183,6 +201,8 @@ class DriftMonitor(Construct):
                        "METRIC_NAMESPACE": self.namespace, "SETTINGS": json.dumps(settings, sort_keys=True)}
         if source.output_prefix is not None:
             environment["OUTPUT_PREFIX"] = _relative(source.output_prefix)
+        if source.output_bucket is not None:
+            environment["OUTPUT_BUCKET"] = source.output_bucket.bucket_name
         if labels is not None:
             environment.update({"LABELS_BUCKET": labels.bucket.bucket_name, "LABELS_PREFIX": _relative(labels.prefix)})
         self.package = LambdaPackageSpec(source_dir=RUNTIME_DIR, architecture="arm64",
@@ -201,7 +221,7 @@ class DriftMonitor(Construct):
             reason=f"numpy's compiled wheel and the bytecode are built and tested for CPython {LAMBDA_PYTHON_VERSION}; "
                    "a newer runtime is a deliberate change of lambda_bundling.LAMBDA_PYTHON_VERSION."))
 
-        self.schedule = self._schedule(schedule, stack)
+        self.schedule = self._schedule(schedule, stack) if schedule.scheduled else None
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         self.feature_alarms: dict[str, cloudwatch.Alarm] = {}
         self._alarms(alert_topic)
@@ -212,7 +232,7 @@ class DriftMonitor(Construct):
         reads: list[tuple[s3.IBucket, str, str]] = [
             (source.bucket, _relative(source.prefix), "the captured traffic of the monitored model")]
         if source.output_prefix is not None:
-            reads.append((source.bucket, _relative(source.output_prefix), "the batch predictions (<object>.out)"))
+            reads.append((source.outputs_bucket, _relative(source.output_prefix), "the batch predictions (<object>.out)"))
         if labels is not None:
             reads.append((labels.bucket, _relative(labels.prefix), "the ground-truth labels uploaded by ops.labels"))
         reads.append((report_bucket, f"{self.report_prefix}predictions/", "its own prediction index (for labels)"))
@@ -239,7 +259,7 @@ class DriftMonitor(Construct):
                                                     resources=[self.log_group.log_group_arn]))
 
     def _schedule(self, settings: DriftSchedule, stack: cdk.Stack) -> scheduler.Schedule:
-        name = f"{self.metadata.model_name}-drift"[:64]
+        name = f"{self.name}-drift"[:64]
         schedule_arn = stack.format_arn(service="scheduler", resource="schedule", resource_name=f"default/{name}")
         role = iam.Role(self, "ScheduleRole", description=f"Lets schedule {name} invoke the drift job",
                         assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com", conditions={
@@ -337,12 +357,13 @@ class DriftMonitor(Construct):
             "InvalidRecords", self.metric_invalid_rate(), threshold=self.thresholds.invalid_rate,
             description=f"{model}: {self.thresholds.invalid_rate:.0%} or more of the captured records were "
                         "unreadable, of the wrong width, non-numeric or NaN/Inf.")
-        self.alarms["stalled"] = self._alarm(
-            "JobStalled", self.metric_windows_analysed(), threshold=1,
-            comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-            missing=cloudwatch.TreatMissingData.BREACHING, evaluation_periods=HEARTBEAT_PERIODS,
-            description=f"{model}: the drift job finished no window for {HEARTBEAT_PERIODS} periods (it publishes "
-                        "WindowsAnalysed every run, even without traffic, so missing data here is breaching).")
+        if self.schedule_settings.heartbeat:
+            self.alarms["stalled"] = self._alarm(
+                "JobStalled", self.metric_windows_analysed(), threshold=1,
+                comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                missing=cloudwatch.TreatMissingData.BREACHING, evaluation_periods=HEARTBEAT_PERIODS,
+                description=f"{model}: the drift job finished no window for {HEARTBEAT_PERIODS} periods (it publishes "
+                            "WindowsAnalysed every run, even without traffic, so missing data here is breaching).")
         if self.has_labels:
             self.alarms["quality"] = self._alarm(
                 "QualityFloor", self.metric_auc(), threshold=self.thresholds.min_auc,

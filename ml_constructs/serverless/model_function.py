@@ -19,6 +19,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -27,6 +28,7 @@ from ml_constructs.common.archive import deterministic_zip, write_content_addres
 from ml_constructs.common.encrypted_log_group import encrypted_log_group
 from ml_constructs.common.lambda_bundling import LAMBDA_PYTHON_VERSION, LambdaPackageSpec, lambda_code
 from ml_constructs.common.model_metadata import ModelArtifactsError, ModelMetadata
+from ml_constructs.common.naming import nag_resource_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SOURCE_DIR = REPO_ROOT / "lambda_src"
@@ -41,6 +43,10 @@ MODEL_ARCHIVE_MEMBERS = ("model.onnx", "metadata.json")
 #: Failed asynchronous events wait here for an operator; SQS keeps messages at most 14 days.
 FAILURE_RETENTION = cdk.Duration.days(14)
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+DEFAULT_CAPTURE_PREFIX = "capture/serverless/"
+DEFAULT_CAPTURE_PERCENT = 5.0
+DEFAULT_CAPTURE_MAX_RECORDS = 500
+DEFAULT_CAPTURE_MAX_AGE = cdk.Duration.seconds(60)
 #: The runtime the bundle is built for: its compiled wheels (onnxruntime, numpy, pydantic-core) are CPython 3.12.
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 
@@ -69,6 +75,24 @@ class AsyncInvocation:
     max_event_age: cdk.Duration = cdk.Duration.hours(6)
 
 
+@dataclass(frozen=True, kw_only=True)
+class RequestCapture:
+    """Sampled ``POST /predict`` requests and answers written to S3 for the built-in drift job
+    (``lambda_src/serverless_inference/capture.py``): JSON Lines ``{"inference_id", "features", "score"}``,
+    one object per ``max_records`` records or ``max_age`` of buffering, under ``prefix``."""
+
+    bucket: s3.IBucket
+    prefix: str = DEFAULT_CAPTURE_PREFIX
+    sample_percent: float = DEFAULT_CAPTURE_PERCENT
+    max_records: int = DEFAULT_CAPTURE_MAX_RECORDS
+    max_age: cdk.Duration = DEFAULT_CAPTURE_MAX_AGE
+
+    @property
+    def key_prefix(self) -> str:
+        """The prefix as S3 keys start with it (no leading slash, one trailing slash)."""
+        return self.prefix.strip("/") + "/"
+
+
 def model_archive(metadata: ModelMetadata, *, build_dir: Path = DEFAULT_BUILD_DIR) -> Path:
     """The zip the function loads at cold start: ``model.onnx`` + ``metadata.json``, byte-reproducible."""
     if "onnx" not in metadata.raw:
@@ -78,8 +102,18 @@ def model_archive(metadata: ModelMetadata, *, build_dir: Path = DEFAULT_BUILD_DI
     return write_content_addressed(deterministic_zip(members), build_dir=build_dir, file_name="model.zip")
 
 
-def _validate(*, architecture: str, sizing: FunctionSizing, service_name: str) -> None:
+def _validate(*, architecture: str, sizing: FunctionSizing, service_name: str,
+              capture: RequestCapture | None) -> None:
     problems = []
+    if capture is not None:
+        if not 0 < capture.sample_percent <= 100:
+            problems.append(f"capture sample_percent {capture.sample_percent:g} must be above 0 and at most 100")
+        if not 1 <= capture.max_records <= 100_000:
+            problems.append(f"capture max_records {capture.max_records} is outside 1..100000")
+        if not 1 <= capture.max_age.to_seconds() <= 3600:
+            problems.append("capture max_age must be between 1 second and 1 hour")
+        if not capture.prefix.strip("/"):
+            problems.append("capture prefix must not be empty (the function may write only under it)")
     if architecture not in ARCHITECTURES:
         problems.append(f"architecture {architecture!r} is not one of {', '.join(ARCHITECTURES)}")
     if not 128 <= sizing.memory_mb <= 10_240:
@@ -114,9 +148,10 @@ class LambdaModelFunction(Construct):
                  sizing: FunctionSizing = FunctionSizing(), async_invocation: AsyncInvocation = AsyncInvocation(),
                  source_dir: Path = DEFAULT_SOURCE_DIR, environment: Mapping[str, str] | None = None,
                  log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS, tracing: bool = True,
-                 metrics_namespace: str = DEFAULT_METRICS_NAMESPACE) -> None:
+                 metrics_namespace: str = DEFAULT_METRICS_NAMESPACE, capture: RequestCapture | None = None) -> None:
         super().__init__(scope, construct_id)
-        _validate(architecture=architecture, sizing=sizing, service_name=service_name)
+        _validate(architecture=architecture, sizing=sizing, service_name=service_name, capture=capture)
+        self.capture = capture
         self.metadata = ModelMetadata.load(artifacts_dir)
         self.service_name = service_name
         self.metrics_namespace = metrics_namespace
@@ -143,6 +178,7 @@ class LambdaModelFunction(Construct):
                 "POWERTOOLS_SERVICE_NAME": service_name,
                 "POWERTOOLS_METRICS_NAMESPACE": metrics_namespace,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
+                **(self._capture_environment(capture) if capture else {}),
                 **(environment or {}),
             })
         self.role.add_to_policy(iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -150,6 +186,9 @@ class LambdaModelFunction(Construct):
         self.role.add_to_policy(iam.PolicyStatement(
             actions=["s3:GetObject"],
             resources=[self.model_asset.bucket.arn_for_objects(self.model_asset.s3_object_key)]))
+
+        if capture is not None:
+            self._grant_capture(capture, encryption_key)
 
         self.failure_queue = sqs.Queue(self, "AsyncFailures", encryption=sqs.QueueEncryption.KMS,
                                        encryption_master_key=encryption_key, enforce_ssl=True,
@@ -169,6 +208,24 @@ class LambdaModelFunction(Construct):
                    f"tested for CPython {LAMBDA_PYTHON_VERSION}; moving to a newer runtime is a deliberate change of "
                    "lambda_bundling.LAMBDA_PYTHON_VERSION, not an automatic one."))
         self._acknowledge_policy_wildcards(tracing=tracing)
+
+    @staticmethod
+    def _capture_environment(capture: RequestCapture) -> dict[str, str]:
+        return {"CAPTURE_S3_BUCKET": capture.bucket.bucket_name, "CAPTURE_S3_PREFIX": capture.key_prefix,
+                "CAPTURE_SAMPLE_PERCENT": f"{capture.sample_percent:g}",
+                "CAPTURE_MAX_RECORDS": str(capture.max_records),
+                "CAPTURE_MAX_AGE_SECONDS": f"{capture.max_age.to_seconds():g}"}
+
+    def _grant_capture(self, capture: RequestCapture, encryption_key: kms.IKey) -> None:
+        """s3:PutObject under the capture prefix only (no read, no delete), and a data key to encrypt with."""
+        objects = capture.bucket.arn_for_objects(f"{capture.key_prefix}*")
+        self.role.add_to_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[objects]))
+        encryption_key.grant(self.role, "kms:GenerateDataKey")
+        policy = self.role.node.find_child("DefaultPolicy").node.default_child
+        cdk.Validations.of(policy).acknowledge(cdk.Acknowledgment(
+            id=f"AwsSolutions-IAM5[Resource::{nag_resource_name(cdk.Stack.of(self).resolve(objects))}]",
+            reason="The function writes one sampled-capture object per batch, keyed by time and execution "
+                   "environment, only under the capture prefix; it cannot read or delete there."))
 
     def _acknowledge_policy_wildcards(self, *, tracing: bool) -> None:
         policy = self.role.node.find_child("DefaultPolicy").node.default_child
@@ -224,4 +281,4 @@ class LambdaModelFunction(Construct):
                                  dimensions_map={"service": self.service_name}, statistic=statistic, period=period)
 
 
-__all__ = ["AsyncInvocation", "FunctionSizing", "LambdaModelFunction", "model_archive", "ALIAS_NAME", "HANDLER"]
+__all__ = ["AsyncInvocation", "FunctionSizing", "LambdaModelFunction", "RequestCapture", "model_archive", "ALIAS_NAME", "HANDLER"]

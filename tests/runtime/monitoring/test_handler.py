@@ -129,3 +129,39 @@ def test_an_object_that_cannot_be_read_is_counted_and_named_not_fatal(handler_mo
     report = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     assert result["rows_seen"] == 2 and report["invalid"]["unreadable"] == 1
     assert report["unreadable_objects"] == ["datacapture/ep/expired.jsonl: NoSuchKey"]
+
+
+def test_a_batch_run_by_uri_reads_its_whole_input_prefix_and_the_output_bucket(handler_module, s3, monkeypatch):
+    # GIVEN a batch source whose predictions live in another bucket, and an input object written days ago
+    monkeypatch.setenv("SOURCE_FORMAT", "batch")
+    monkeypatch.setenv("SOURCE_PREFIX", "batch/input/")
+    monkeypatch.setenv("OUTPUT_BUCKET", "predictions-bucket")
+    s3.create_bucket(Bucket="predictions-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket=BUCKET, Key="batch/input/night/a.csv", Body=f"t1,{CSV_ROW}\nt2,{CSV_ROW}\n".encode())
+    s3.put_object(Bucket="predictions-bucket", Key="predictions/run-1/night/a.csv.out", Body=b"t1,0.5\nt2,0.25\n")
+    run_time = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=3)
+    # WHEN the workflow's step sends the run's URIs, three days after the input was written
+    result, documents = run(handler_module, s3, {
+        "input_uri": f"s3://{BUCKET}/batch/input/", "output_uri": "s3://predictions-bucket/predictions/run-1/",
+        "window_end": run_time.isoformat()})
+    # THEN the object is read whatever its age, joined to its .out in the output bucket
+    assert result["rows_seen"] == 2 and result["invalid_rate"] == 0
+    bucket, key = result["report"].removeprefix("s3://").split("/", 1)
+    report = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert report["prediction"]["count"] == 2 and report["source"] == f"s3://{BUCKET}/batch/input/"
+    # AND the metrics are stamped at the run, not a window's start, so the daily alarm sees them
+    assert {document["_aws"]["Timestamp"] for document in documents} == {int(run_time.timestamp() * 1000)}
+
+
+@pytest.mark.parametrize("event, problem", [
+    ({"input_uri": "s3://other-bucket/in/"}, "input_uri s3://other-bucket/in/ is not in the monitored bucket"),
+    ({"input_uri": "batch/input/"}, "input_uri 'batch/input/' is not an s3:// URI"),
+    ({"input_uri": f"s3://{BUCKET}/in/", "output_uri": "s3://other/out/"}, "output_uri s3://other/out/ is not in"),
+])
+def test_a_batch_uri_outside_the_monitored_buckets_is_refused_in_one_line(handler_module, s3, monkeypatch, event,
+                                                                           problem):
+    # GIVEN a batch source WHEN a run names URIs the job is not configured (nor allowed) to read
+    monkeypatch.setenv("SOURCE_FORMAT", "batch")
+    # THEN it stops with one line naming the URI, before reading anything
+    with pytest.raises(ValueError, match=problem.replace("(", r"\(")):
+        run(handler_module, s3, event)

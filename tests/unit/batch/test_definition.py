@@ -162,7 +162,7 @@ def test_state_machine_logs_everything_and_traces(batch_template):
 def test_the_log_group_is_named_after_the_state_machine_and_encrypted_with_the_data_key(batch_json):
     # GIVEN execution data (URIs, errors, manifests) in the log for a year
     (log_group,) = [resource for logical_id, resource in resources(batch_json, "AWS::Logs::LogGroup").items()
-                    if resource["Properties"].get("LogGroupName", "").startswith("/aws/vendedlogs/states/")]
+                    if str(resource["Properties"].get("LogGroupName", "")).startswith("/aws/vendedlogs/states/")]
     properties = log_group["Properties"]
     assert properties["LogGroupName"] == "/aws/vendedlogs/states/fraud-detector-batch"
     assert properties["RetentionInDays"] == 365
@@ -171,7 +171,8 @@ def test_the_log_group_is_named_after_the_state_machine_and_encrypted_with_the_d
     assert properties["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
     # AND the key lets CloudWatch Logs of this region use it for that log group only
     (statement,) = [statement for statement in key["Properties"]["KeyPolicy"]["Statement"]
-                    if "logs." in placeholder_render(statement["Principal"].get("Service", ""))]
+                    if "logs." in placeholder_render(statement["Principal"].get("Service", ""))
+                    and "/aws/vendedlogs/states/" in json.dumps(statement.get("Condition"))]
     assert placeholder_render(statement["Principal"]["Service"]) == "logs.${AWS::Region}.amazonaws.com"
     assert "kms:Encrypt" in statement["Action"] and "kms:GenerateDataKey*" in statement["Action"]
     assert placeholder_render(statement["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"]) == (

@@ -57,5 +57,11 @@ def test_switched_off_schedule_stays_but_disabled_and_does_not_alarm(options_jso
     (schedule,) = resources(options_json, "AWS::Scheduler::Schedule").values()
     assert schedule["Properties"]["State"] == "DISABLED"
     assert schedule["Properties"]["ScheduleExpressionTimezone"] == "Europe/Berlin"
-    metrics = {alarm["Properties"]["MetricName"] for alarm in resources(options_json, "AWS::CloudWatch::Alarm").values()}
+    alarms = resources(options_json, "AWS::CloudWatch::Alarm").values()
+    metrics = {alarm["Properties"]["MetricName"] for alarm in alarms
+               if not str(alarm["Properties"].get("Namespace", "")).startswith("MLDrift/")}
     assert metrics == {"ExecutionsFailed", "ExecutionsTimedOut"}
+    # AND the drift job, which then runs only when someone starts the workflow, has no stalled alarm either
+    drift_metrics = {alarm["Properties"]["MetricName"] for alarm in alarms
+                     if str(alarm["Properties"].get("Namespace", "")).startswith("MLDrift/")}
+    assert "PSI" in drift_metrics and "WindowsAnalysed" not in drift_metrics

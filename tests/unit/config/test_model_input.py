@@ -47,12 +47,13 @@ def test_the_users_model_reaches_all_four_stacks(other_model):
     for stack in stacks.values():
         text = json.dumps(Template.from_stack(stack).to_json())
         assert "fraud" not in text.lower(), stack.stack_name
-    # AND the edge recipe and model-quality monitor use the model's threshold, not a configured one
+    # AND the edge recipe and the drift job's quality check use the model's threshold, not a configured one
     edge = json.dumps(Template.from_stack(stacks["edge"]).to_json())
     assert '\\"scoreThreshold\\": \\"0.3\\"' in edge or "0.3" in edge
-    schedules = Template.from_stack(stacks["realtime"]).find_resources("AWS::SageMaker::ModelQualityJobDefinition")
-    thresholds = [r["Properties"]["ModelQualityJobInput"]["EndpointInput"]["ProbabilityThresholdAttribute"]
-                  for r in schedules.values()]
+    functions = Template.from_stack(stacks["realtime"]).find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": "drift_handler.handler"}})
+    thresholds = [json.loads(r["Properties"]["Environment"]["Variables"]["SETTINGS"])["decision_threshold"]
+                  for r in functions.values()]
     assert thresholds == [0.3]
 
 

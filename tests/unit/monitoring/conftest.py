@@ -13,7 +13,7 @@ from ml_constructs.common.alert_topic import AlertTopic
 from ml_constructs.common.secure_storage import DataKey, SecureBucket
 from ml_constructs.monitoring.model_monitor import ModelMonitor
 from ml_constructs.realtime.endpoint import DataCapture
-from tests.conftest import ARTIFACTS_DIR, SKIP_BUNDLING
+from tests.conftest import ARTIFACTS_DIR, SKIP_BUNDLING, build_app
 
 ENDPOINT_NAME = "fraud-detector-realtime"
 
@@ -41,3 +41,15 @@ def monitor_stack(*, region: str | None = None, data_capture: bool = True,
 def us_east_1_template() -> Template:
     stack, _ = monitor_stack(region="us-east-1")
     return Template.from_stack(stack)
+
+
+#: Model Monitor is the ``model-monitor`` engine's; the default (``builtin``) creates none of it.
+MODEL_MONITOR_ENGINE = {"deploy.monitoring.engine": "model-monitor"}
+
+
+@pytest.fixture(scope="session")
+def realtime_template() -> Template:
+    """The real-time stack with the model-monitor engine (overrides the default app's, built-in, template)."""
+    _, stacks = build_app(overrides={**MODEL_MONITOR_ENGINE, "deploy.batch.enabled": False,
+                                     "deploy.serverless.enabled": False, "deploy.edge.enabled": False})
+    return Template.from_stack(stacks["realtime"])

@@ -183,3 +183,32 @@ def test_outputs_name_the_function_that_ops_monitor_run_invokes(model_dir):
     outputs = Template.from_stack(stack).find_outputs("*")
     function_outputs = [output for name, output in outputs.items() if "DriftFunctionName" in name]
     assert len(function_outputs) == 1 and "Ref" in function_outputs[0]["Value"]
+
+
+def test_a_batch_monitor_has_no_schedule_and_reads_predictions_in_their_own_bucket(model_dir):
+    # GIVEN a batch source whose .out files are in another bucket, started by the workflow (no schedule)
+    app = cdk.App(context=SKIP_BUNDLING)
+    stack = cdk.Stack(app, "BatchDrift", env=cdk.Environment(account="123456789012", region="eu-west-1"))
+    key = kms.Key(stack, "Key", enable_key_rotation=True)
+    inputs = s3.Bucket.from_bucket_name(stack, "In", "input-bucket")
+    outputs = s3.Bucket.from_bucket_name(stack, "Out", "output-bucket")
+    topic = AlertTopic(stack, "Alerts", encryption_key=key)
+    monitor = DriftMonitor(stack, "Drift", artifacts_dir=model_dir, encryption_key=key, alert_topic=topic.topic,
+                           source=DriftSource(bucket=inputs, prefix="input/", format="batch", output_bucket=outputs,
+                                              output_prefix="predictions/"),
+                           report_bucket=outputs, report_prefix="monitoring/drift",
+                           schedule=DriftSchedule(scheduled=False, window=cdk.Duration.days(1)))
+    template = Template.from_stack(stack)
+    # THEN no Scheduler schedule exists, the function knows the output bucket, and may read only its prefix there
+    assert monitor.schedule is None
+    template.resource_count_is("AWS::Scheduler::Schedule", 0)
+    template.has_resource_properties("AWS::Lambda::Function", {"Environment": {"Variables": Match.object_like(
+        {"OUTPUT_BUCKET": "output-bucket", "OUTPUT_PREFIX": "predictions/", "SOURCE_PREFIX": "input/"})}})
+    reads = [statement["Resource"] for policy in template.find_resources("AWS::IAM::Policy").values()
+             for statement in policy["Properties"]["PolicyDocument"]["Statement"] if statement["Action"] == "s3:GetObject"]
+    rendered = json.dumps(reads)
+    assert ":s3:::output-bucket/predictions/*" in rendered and ":s3:::input-bucket/input/*" in rendered
+    # AND the alarms use the one-day period of a nightly run (the stalled alarm spans three nights)
+    stalled = template.find_resources("AWS::CloudWatch::Alarm", {"Properties": {"MetricName": "WindowsAnalysed"}})
+    (alarm,) = stalled.values()
+    assert (alarm["Properties"]["Period"], alarm["Properties"]["EvaluationPeriods"]) == (86400, 3)

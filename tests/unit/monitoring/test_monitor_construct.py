@@ -83,6 +83,7 @@ def test_a_pinned_unsupported_region_fails_the_real_time_stack_before_anything_i
     # THEN synth stops with the region named (the README says: set deploy.realtime.monitor.enabled=false)
     with pytest.raises(ValueError, match="not published in region 'ap-south-2'"):
         build_app(overrides={"deploy.target.region": region, "deploy.target.account": "123456789012",
+                             "deploy.monitoring.engine": "model-monitor",
                              "deploy.batch.enabled": False, "deploy.serverless.enabled": False,
                              "deploy.edge.enabled": False})
 

@@ -50,9 +50,10 @@ def test_realtime_is_always_on_instance_hours_times_price_plus_the_listed_extras
     assert realtime["monthly_usd"] == pytest.approx(4 * 730 * 0.115 + extras, abs=0.01)
     categories = {item["category"] for item in realtime["items"]}
     assert {"compute", "monitoring", "alarms", "keys", "data processed", "storage"} <= categories
-    # AND hourly data quality runs 730 × 10 min on one ml.m5.xlarge at $0.23/h
-    (data_quality,) = [item for item in realtime["items"] if "DataQuality" in item["name"]]
-    assert data_quality["monthly_usd"] == pytest.approx(730 * 10 / 60 * 0.23, abs=0.01)
+    # AND the built-in drift job (the default engine) runs hourly: 730 runs × 60 s × 3008 MB of arm64 Lambda
+    (drift,) = [item for item in realtime["items"]
+                if item["price_key"] == "lambda.duration:arm64" and "Drift" in item["name"]]
+    assert drift["category"] == "monitoring" and drift["quantity"] == pytest.approx(730 * 60 * 3008 / 1024)
 
 
 def test_traffic_moves_only_traffic_items(default_cdk_out):
@@ -200,7 +201,7 @@ def test_the_drift_job_is_priced_as_monitoring(templates):
     resources["DriftSchedule"] = {"Type": "AWS::Scheduler::Schedule", "Properties": {
         "ScheduleExpression": "rate(1 hour)", "FlexibleTimeWindow": {"Mode": "OFF"},
         "Target": {"Arn": {"Fn::GetAtt": ["DriftFunction", "Arn"]}, "RoleArn": "arn:aws:iam::123456789012:role/s"}}}
-    items = [item for item in realtime_cost(templates).items if "DriftFunction" in item.name]
+    items = [item for item in realtime_cost(templates).items if "function DriftFunction:" in item.name]
     duration = [item for item in items if item.price_key == "lambda.duration:arm64"][0]
     assert duration.category == "monitoring" and duration.scales == "fixed"
     assert duration.quantity == pytest.approx(730 * 30 * 1.0)  # runs × min(60 s, 30 s timeout) × 1 GB
@@ -249,9 +250,9 @@ def test_live_prices_flow_into_the_figures(default_cdk_out, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     client = boto3.client("pricing", region_name="us-east-1")
-    # (one call per price, in the order of the price keys: hosting, processing, transform)
-    quotes = [("USE1-Host:ml.m5.large", "0.1265"), ("USE1-Processing:ml.m5.xlarge", "0.253"),
-              ("USE1-Tsform:ml.m5.xlarge", "0.253")]
+    # (one call per price, in the order of the price keys: hosting, transform; the default built-in drift engine
+    # runs no processing job)
+    quotes = [("USE1-Host:ml.m5.large", "0.1265"), ("USE1-Tsform:ml.m5.xlarge", "0.253")]
     with Stubber(client) as stub:
         for usage_type, usd in quotes:
             answer = {"FormatVersion": "aws_v1", "PriceList": [price_list_product(usage_type, usd)]}

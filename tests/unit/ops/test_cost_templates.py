@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import pytest
+from aws_cdk.assertions import Template
 
 from ops.cli import UsageError
 from ops.cost.schedules import runs_per_month
 from ops.cost.templates import (pattern_of, read_batch, read_cloud_assembly, read_edge, read_realtime,
                                 read_serverless, transitions_on_success)
+from tests.conftest import build_app
 
 
 def of_type(template: dict, resource_type: str) -> dict[str, dict]:
@@ -36,9 +38,11 @@ def test_realtime_reads_the_scalable_targets_minimum_per_variant(default_json):
     assert facts.capture_percent == 100.0
 
 
-def test_realtime_reads_model_monitor_jobs_and_their_schedules(default_json):
-    # GIVEN hourly data quality and daily model quality on ml.m5.xlarge
-    jobs = {job.kind: job for job in read_realtime(default_json["realtime"]).monitoring_jobs}
+def test_realtime_reads_model_monitor_jobs_and_their_schedules():
+    # GIVEN hourly data quality and daily model quality on ml.m5.xlarge (the model-monitor engine)
+    _, stacks = build_app(overrides={"deploy.monitoring.engine": "model-monitor", "deploy.batch.enabled": False,
+                                     "deploy.serverless.enabled": False, "deploy.edge.enabled": False})
+    jobs = {job.kind: job for job in read_realtime(Template.from_stack(stacks["realtime"]).to_json()).monitoring_jobs}
     # THEN each job carries its cluster, its runtime cap and its runs per month
     assert jobs["DataQuality"].instance_type == "ml.m5.xlarge" and jobs["DataQuality"].instance_count == 1
     assert jobs["DataQuality"].runs_per_month == pytest.approx(730)
@@ -62,9 +66,9 @@ def test_batch_reads_the_transform_fleet_the_schedule_and_transitions(default_js
     assert (facts.instance_type, facts.instance_count) == ("ml.m5.xlarge", 4)
     assert facts.schedule == "cron(0 2 * * ? *)"
     assert facts.runs_per_month == pytest.approx(730 / 24)
-    # AND a successful run enters ReadRequest, MergeDefaults, PlanRun, ScoreRows, BuildManifest, WriteManifest,
-    # RunSucceeded
-    assert facts.transitions_per_run == 7
+    # AND a successful run enters ReadRequest, MergeDefaults, PlanRun, ScoreRows, DeployedModel?, CheckDrift (the
+    # built-in drift step), BuildManifest, WriteManifest, RunSucceeded
+    assert facts.transitions_per_run == 9
 
 
 def test_batch_instance_settings_follow_the_configuration(templates):
@@ -86,7 +90,7 @@ def test_serverless_reads_the_api_function_architecture_memory_and_api_type(defa
         ("arm64", 512, 0, False)
     assert facts.api_type == "REST"
     assert facts.throttle_rate_per_s == 50.0
-    assert sorted(facts.common.log_retention_days) == [30, 90]
+    assert sorted(facts.common.log_retention_days) == [30, 30, 90]  # function, drift job, API access logs
 
 
 def test_edge_reads_the_component(default_json):
@@ -143,7 +147,7 @@ def test_a_scheduled_lambda_is_read_as_the_drift_job(templates):
     resources["DriftSchedule"] = {"Type": "AWS::Events::Rule", "Properties": {
         "ScheduleExpression": "rate(1 day)", "State": "ENABLED",
         "Targets": [{"Arn": {"Fn::GetAtt": ["DriftFunction", "Arn"]}, "Id": "Target0"}]}}
-    (job,) = read_realtime(templates["realtime"]).scheduled_functions
+    (job,) = [job for job in read_realtime(templates["realtime"]).scheduled_functions if job.name == "DriftFunction"]
     assert (job.name, job.memory_mb, job.architecture, job.timeout_s) == ("DriftFunction", 1024, "arm64", 300)
     assert job.runs_per_month == pytest.approx(730 / 24)
 

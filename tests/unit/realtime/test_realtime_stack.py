@@ -234,9 +234,10 @@ def test_nvme_instances_get_no_volume_key():
 
 
 def test_every_log_group_is_encrypted_with_the_stacks_data_key(realtime_template):
-    # GIVEN the real-time stack's log groups (update guard, Model Monitor baseline handlers and provider)
+    # GIVEN the real-time stack's log groups (update guard and the built-in drift job; the model-monitor engine adds
+    # the baseline handlers' and provider's)
     log_groups = realtime_template.find_resources("AWS::Logs::LogGroup")
-    assert len(log_groups) == 4
+    assert len(log_groups) == 2
     # THEN each is encrypted with the stack's own KMS key, like the other stacks' log groups
     (key_id,) = realtime_template.find_resources("AWS::KMS::Key")
     for logical_id, log_group in log_groups.items():

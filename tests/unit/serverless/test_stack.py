@@ -147,7 +147,8 @@ def _log_group_key_statement(template: Template, log_group: dict) -> dict:
     key_id = log_group["Properties"]["KmsKeyId"]["Fn::GetAtt"][0]
     statements = template.to_json()["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
     name = json.dumps(log_group["Properties"]["LogGroupName"]["Fn::Join"][1][0])
-    (statement,) = [s for s in statements if name[1:-1] in json.dumps(s.get("Condition", {}))]
+    # The name prefix ends a string in the condition (another log group's longer prefix must not match it).
+    (statement,) = [s for s in statements if name[1:-1] + '"' in json.dumps(s.get("Condition", {}))]
     return statement
 
 
@@ -241,7 +242,9 @@ def test_failed_async_events_go_to_an_encrypted_queue(default_serverless):
 
 def test_alarms_cover_errors_throttles_duration_api_and_async_failures(default_serverless):
     alarms = default_serverless.find_resources("AWS::CloudWatch::Alarm")
-    by_metric = {alarm["Properties"]["MetricName"]: alarm["Properties"] for alarm in alarms.values()}
+    # The drift job's alarms (namespace MLDrift/...) are tested with the monitoring engine's wiring.
+    by_metric = {alarm["Properties"]["MetricName"]: alarm["Properties"] for alarm in alarms.values()
+                 if not str(alarm["Properties"].get("Namespace", "")).startswith("MLDrift/")}
     assert set(by_metric) == {"Errors", "Throttles", "Duration", "5XXError", "Latency",
                               "ApproximateNumberOfMessagesVisible"}
     # THEN p99 duration is compared with 80% of the 30 s timeout, in Lambda's milliseconds
@@ -260,7 +263,9 @@ def test_alarms_cover_errors_throttles_duration_api_and_async_failures(default_s
 
 def test_no_upload_bucket_or_trigger_when_disabled(variant):
     variant.resource_count_is("Custom::S3BucketNotifications", 0)
-    variant.resource_count_is("AWS::S3::Bucket", 0)
+    # (the buckets left are the drift engine's capture bucket and its access-log bucket)
+    assert not [logical_id for logical_id in variant.find_resources("AWS::S3::Bucket")
+                if logical_id.startswith("DataStorage")]
     # AND the function does not get S3 prefixes it would never use
     properties = next(iter(variant.find_resources("AWS::Lambda::Function", {"Properties": {
         "Handler": "handler.lambda_handler"}}).values()))["Properties"]

@@ -6,6 +6,7 @@ Configuration (environment, set by the DriftMonitor construct):
 ``SOURCE_BUCKET``/``SOURCE_PREFIX``   where the captured objects are
 ``REPORT_BUCKET``/``REPORT_PREFIX``   where each window's ``report.json`` and prediction index go
 ``LABELS_BUCKET``/``LABELS_PREFIX``   ground-truth labels (``ops.labels``); optional
+``OUTPUT_BUCKET``/``OUTPUT_PREFIX``   batch only: where the transform's ``.out`` files are (default: the source bucket)
 ``BASELINE_PATH``   drift_baseline.json (shipped in the function's baseline layer under /opt)
 ``METRIC_NAMESPACE``  ``SETTINGS``  JSON: thresholds, ``decision_threshold``, ``window_minutes``, ``label_lookback_hours``
 
@@ -13,6 +14,13 @@ Event (all optional): ``{"window_end" or "scheduled_time": ISO time (default now
 "keys": [object keys to read instead of listing the window], "input_prefix"/"output_prefix": a Batch Transform
 run's input and output prefixes (``<output_prefix><key relative to input_prefix>.out``; default OUTPUT_PREFIX)}``.
 An object belongs to the window when its LastModified falls in ``[end - window, end)``.
+
+A batch run (the step after a Batch Transform, ``ml_constructs.batch.scoring``) sends ``{"input_uri":
+"s3://<source bucket>/<prefix>/", "output_uri": "s3://<output bucket>/<run prefix>/", "window_end": ...}``: the
+job then reads every object under the input prefix, whatever its age (the transform read them all), joins each to
+``<output prefix><key relative to the input prefix>.out``, and stamps its metrics at ``window_end`` (the run time)
+rather than at the window's start, so a daily alarm sees the night's datapoint. URIs outside the configured
+buckets are refused with a one-line error (the job may not read them anyway).
 """
 from __future__ import annotations
 
@@ -46,11 +54,23 @@ def _window_end(event: dict) -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0)
 
 
-def list_keys(s3: Any, bucket: str, prefix: str, start: dt.datetime, end: dt.datetime) -> list[str]:
+def list_keys(s3: Any, bucket: str, prefix: str, start: dt.datetime | None, end: dt.datetime | None) -> list[str]:
+    """Keys under ``prefix`` modified in ``[start, end)``; every key when ``start`` is None."""
     keys = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys += [item["Key"] for item in page.get("Contents", []) if start <= item["LastModified"] < end]
+        keys += [item["Key"] for item in page.get("Contents", [])
+                 if start is None or start <= item["LastModified"] < end]
     return sorted(keys)
+
+
+def split_uri(uri: Any, *, expected_bucket: str, what: str) -> str:
+    """The key prefix of ``s3://<expected_bucket>/<prefix>``; ValueError naming the problem otherwise."""
+    if not isinstance(uri, str) or not uri.startswith("s3://"):
+        raise ValueError(f"{what} {uri!r} is not an s3:// URI")
+    bucket, _, prefix = uri[len("s3://"):].partition("/")
+    if bucket != expected_bucket:
+        raise ValueError(f"{what} {uri} is not in the monitored bucket {expected_bucket}")
+    return prefix
 
 
 def _read(s3: Any, bucket: str, key: str) -> bytes:
@@ -62,7 +82,8 @@ def _lines(body: bytes) -> Iterable[bytes]:
 
 
 def build_window(s3: Any, *, fmt: str, bucket: str, keys: list[str], n_features: int,
-                 output_prefix: str | None = None, input_prefix: str = "") -> readers.WindowBuilder:
+                 output_prefix: str | None = None, input_prefix: str = "",
+                 output_bucket: str | None = None) -> readers.WindowBuilder:
     window = readers.WindowBuilder(n_features)
     for key in keys:
         try:
@@ -81,7 +102,7 @@ def build_window(s3: Any, *, fmt: str, bucket: str, keys: list[str], n_features:
             if output_prefix is not None:
                 out_key = output_prefix + key[len(input_prefix):] + ".out"
                 try:
-                    output = _read(s3, bucket, out_key).decode("utf-8", "replace")
+                    output = _read(s3, output_bucket or bucket, out_key).decode("utf-8", "replace")
                 except s3.exceptions.NoSuchKey:
                     output = None
             try:
@@ -137,10 +158,22 @@ def run(event: dict, s3: Any, *, out=sys.stdout) -> dict[str, Any]:
     minutes = int(event.get("window_minutes") or settings.get("window_minutes") or DEFAULT_WINDOW_MINUTES)
     start = end - dt.timedelta(minutes=minutes)
     fmt, bucket, prefix = os.environ["SOURCE_FORMAT"], os.environ["SOURCE_BUCKET"], os.environ.get("SOURCE_PREFIX", "")
-    keys = event.get("keys") or list_keys(s3, bucket, prefix, start, end)
+    output_bucket = os.environ.get("OUTPUT_BUCKET") or bucket
+    input_prefix, output_prefix = event.get("input_prefix"), event.get("output_prefix")
+    if "input_uri" in event:
+        input_prefix = split_uri(event["input_uri"], expected_bucket=bucket, what="input_uri")
+    if "output_uri" in event:
+        output_prefix = split_uri(event["output_uri"], expected_bucket=output_bucket, what="output_uri")
+    batch_run = input_prefix is not None
+    if event.get("keys"):
+        keys = event["keys"]
+    elif batch_run:
+        keys = [key for key in list_keys(s3, bucket, input_prefix, None, None) if not key.endswith("/")]
+    else:
+        keys = list_keys(s3, bucket, prefix, start, end)
     window = build_window(s3, fmt=fmt, bucket=bucket, keys=keys, n_features=len(baseline["features"]),
-                          output_prefix=event.get("output_prefix") or os.environ.get("OUTPUT_PREFIX"),
-                          input_prefix=event.get("input_prefix", prefix))
+                          output_prefix=output_prefix or os.environ.get("OUTPUT_PREFIX"),
+                          input_prefix=prefix if input_prefix is None else input_prefix, output_bucket=output_bucket)
     features, scores = window.arrays()
     report = drift.drift_report(features, scores, baseline, thresholds=drift.Thresholds.from_mapping(settings),
                                 rows_seen=window.rows_seen, invalid=window.invalid)
@@ -152,13 +185,15 @@ def run(event: dict, s3: Any, *, out=sys.stdout) -> dict[str, Any]:
     report["quality"] = window_quality(s3, start=start, end=end, settings=settings)
     report.update({"window_start": start.isoformat(), "window_end": end.isoformat(), "objects": len(keys),
                    "unreadable_objects": window.unreadable_objects[:100],
-                   "source": f"s3://{bucket}/{prefix}"})
+                   "source": f"s3://{bucket}/{prefix if input_prefix is None else input_prefix}"})
     report_key = f"{report_prefix}reports/{stamp}/report.json"
     s3.put_object(Bucket=report_bucket, Key=report_key, Body=json.dumps(report, indent=1).encode(),
                   ContentType="application/json")
     # Stamped at the window's start: the hourly datapoint lands in the period the window covers, which is
-    # complete (and evaluable by the alarms) by the time the job runs.
-    for line in emf.lines(report, namespace=os.environ["METRIC_NAMESPACE"], timestamp_ms=int(start.timestamp() * 1000)):
+    # complete (and evaluable by the alarms) by the time the job runs. A batch run covers no time window: its
+    # datapoint is stamped at the run, so the daily alarm evaluates it during the following day.
+    stamped = end if batch_run else start
+    for line in emf.lines(report, namespace=os.environ["METRIC_NAMESPACE"], timestamp_ms=int(stamped.timestamp() * 1000)):
         print(line, file=out)
     return {"status": report["status"], "drift": report["drift"], "drifted_features": report["drifted_features"],
             "invalid_rate": report["invalid_rate"], "rows_seen": report["rows_seen"],
