@@ -306,11 +306,9 @@ def text_report(result: dict[str, Any]) -> str:
 
 
 def plot(path: Path, a: Scores, b: Scores) -> None:
-    import matplotlib
+    from ops.pictures import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(8, 4.5))
     low = min(float(a.scores.min()), float(b.scores.min()), 0.0)
     high = max(float(a.scores.max()), float(b.scores.max()), 1.0)
@@ -325,12 +323,7 @@ def plot(path: Path, a: Scores, b: Scores) -> None:
     axis.set_title(f"Score distributions of two model versions ({len(a.scores)} rows)")
     axis.legend()
     figure.tight_layout()
-    try:
-        figure.savefig(path, dpi=100)
-    except OSError as error:
-        raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
-    finally:
-        plt.close(figure)
+    save_png(figure, path)
 
 
 # -- the command ---------------------------------------------------------------------------------------------------

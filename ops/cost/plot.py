@@ -61,11 +61,11 @@ def draw(path: Path, cost_at: Callable[[float], dict[str, float]], *, today: flo
     """
     limits = limits or {}
     names = {**LABELS, **(labels or {})}
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
+
+    from ops.pictures import pyplot, save_png
+
+    plt = pyplot()
 
     traffic, lines = curves(cost_at)
     crossings = break_evens(cost_at, traffic, lines)
@@ -104,9 +104,7 @@ def draw(path: Path, cost_at: Callable[[float], dict[str, float]], *, today: flo
     axes.grid(True, which="minor", alpha=0.12)
     axes.legend(loc="upper left", fontsize=9)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png")
-    plt.close(figure)
+    save_png(figure, path, dpi=110)
     return crossings
 
 

@@ -17,10 +17,9 @@ def write_json(path: Path, document: dict[str, Any]) -> None:
 
 def plot(path: Path, document: dict[str, Any]) -> None:
     """Two panels sharing time: p50/p99 latency on top; instances per variant (steps) and achieved rate below."""
-    import matplotlib
+    from ops.pictures import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     series = document["series"]
     times = [entry["t"] for entry in series]
@@ -58,9 +57,4 @@ def plot(path: Path, document: dict[str, Any]) -> None:
     capacity_axis.set_xlabel("seconds since start")
     capacity_axis.grid(alpha=0.3)
     figure.tight_layout()
-    try:
-        figure.savefig(path, dpi=100)
-    except OSError as error:
-        raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
-    finally:
-        plt.close(figure)
+    save_png(figure, path)
