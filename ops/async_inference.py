@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlparse
 
+from ops import cli
 from ops.cli import AwsError, OperationFailed, Parser, UsageError, run
 
 INPUT_PREFIX = "async/input"
@@ -92,8 +93,9 @@ def _parser() -> Parser:
     parser.add_argument("--bucket", required=True, help="the stack's AsyncBucketName output")
     parser.add_argument("--file", required=True, type=Path, help="request body (CSV rows or JSON)")
     parser.add_argument("--content-type", default="text/csv", choices=CONTENT_TYPES)
-    parser.add_argument("--timeout-s", type=float, default=900.0, help="how long to wait for the result")
-    parser.add_argument("--poll-s", type=float, default=5.0, help="seconds between checks")
+    parser.add_argument("--timeout-s", type=cli.positive_number("seconds"), default=900.0,
+                        help="how long to wait for the result")
+    parser.add_argument("--poll-s", type=cli.positive_number("seconds"), default=5.0, help="seconds between checks")
     parser.add_argument("--no-wait", action="store_true", help="print the locations and return")
     parser.add_argument("--region", help="AWS region (default: the profile's)")
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of text")
@@ -116,10 +118,6 @@ def main(argv: list[str] | None = None, *, clients: Callable[[str], Any] | None 
          err=sys.stderr) -> int:
     def command() -> int:
         args = _parser().parse_args(argv)
-        problems = [f"--{name.replace('_', '-')} must be a positive number" for name in ("timeout_s", "poll_s")
-                    if not getattr(args, name) > 0 or getattr(args, name) == float("inf")]
-        if problems:
-            raise UsageError("; ".join(problems))
         body = _read_body(args.file)
         make = clients or _default_clients(args.region)
         s3, runtime = make("s3"), make("sagemaker-runtime")

@@ -11,6 +11,7 @@ the output is data).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import Callable, TextIO
 
@@ -55,6 +56,25 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
         super().__init__(*args, **kwargs)
+
+
+def positive_number(unit: str, *, described: str | None = None,
+                    maximum: float | None = None) -> Callable[[str], float]:
+    """An argparse type: a finite number of ``unit`` above 0 (and at most ``maximum``), so a bad option is a
+    usage error before any AWS call."""
+    what = described or f"a number of {unit}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number of {unit}: {text!r}") from None
+        if not (math.isfinite(value) and value > 0 and (maximum is None or value <= maximum)):
+            bound = "" if maximum is None else f" and at most {maximum:g}"
+            raise argparse.ArgumentTypeError(f"must be {what} above 0{bound}, got {text}")
+        return value
+
+    return parse
 
 
 def run(command: Callable[[], int], *, err: TextIO | None = None) -> int:

@@ -361,26 +361,8 @@ EXAMPLES = """examples:
 """
 
 
-def _positive_minutes(text: str) -> float:
-    """argparse type: minutes above 0 and at most 15 days (CloudWatch keeps 1-minute data that long)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of minutes: {text!r}") from None
-    if not (math.isfinite(value) and 0 < value <= 15 * 24 * 60):
-        raise argparse.ArgumentTypeError(f"must be minutes above 0 and at most 21600, got {text}")
-    return value
-
-
-def _positive_seconds(text: str) -> float:
-    """argparse type: a finite number of seconds above 0 (refused before any AWS call)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, got {text}")
-    return value
+#: CloudWatch keeps 1-minute data points for 15 days.
+MAX_WINDOW_MINUTES = 15 * 24 * 60
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -388,9 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--endpoint", required=True, help="SageMaker endpoint name (the stack output EndpointName)")
     common.add_argument("--region", help="AWS region (default: the AWS CLI/SDK configuration)")
     changing = argparse.ArgumentParser(add_help=False)
-    changing.add_argument("--timeout", type=_positive_seconds, default=DEFAULT_TIMEOUT_S,
+    changing.add_argument("--timeout", type=cli.positive_number("seconds"), default=DEFAULT_TIMEOUT_S,
                           help=f"seconds to wait for InService (default {DEFAULT_TIMEOUT_S})")
-    changing.add_argument("--poll-interval", type=_positive_seconds, default=DEFAULT_POLL_INTERVAL_S,
+    changing.add_argument("--poll-interval", type=cli.positive_number("seconds"), default=DEFAULT_POLL_INTERVAL_S,
                           help=f"seconds between status checks (default {DEFAULT_POLL_INTERVAL_S})")
     parser = cli.Parser(prog="python -m ops.traffic", description=__doc__.split("\n\n")[0], epilog=EXAMPLES)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -406,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("rollback", parents=[common, changing], help="restore the weights saved before the last change",
                         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
     window = argparse.ArgumentParser(add_help=False)
-    window.add_argument("--window-minutes", type=_positive_minutes, default=60.0,
+    window.add_argument("--window-minutes", default=60.0,
+                        type=cli.positive_number("minutes", described="minutes", maximum=MAX_WINDOW_MINUTES),
                         help="how far back to compare production and shadow (default 60)")
     report = commands.add_parser("shadow-report", parents=[common, window],
                                  help="the shadow's latency and errors next to production's",
