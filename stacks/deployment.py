@@ -14,9 +14,6 @@ from stacks.config import AppConfig, ConfigError
 from stacks.config.batch import JOB_NAME_PREFIX_PATTERN, MAX_JOB_NAME_PREFIX
 from stacks.config.common import MODEL_NAME_HELP, MODEL_NAME_PATTERN
 
-#: Used when a model's metadata.json predates the decision threshold (``training.package --threshold``).
-DEFAULT_DECISION_THRESHOLD = 0.5
-
 
 @dataclass(frozen=True, kw_only=True)
 class EdgeTopics:
@@ -41,7 +38,7 @@ class Deployment:
 
     @property
     def decision_threshold(self) -> float:
-        return float(self.model.raw.get("decision_threshold", DEFAULT_DECISION_THRESHOLD))
+        return self.model.decision_threshold
 
     @property
     def base_name(self) -> str:

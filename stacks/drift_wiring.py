@@ -6,11 +6,12 @@ import re
 import aws_cdk as cdk
 
 from ml_constructs.monitoring.drift_monitor import DriftSchedule, DriftThresholds
+from ml_constructs.monitoring.model_monitor import DEFAULT_GROUND_TRUTH_PREFIX
 from stacks.config.monitor import BuiltinMonitoringConfig
 
 #: Where each stack's drift job writes its reports and prediction index, and where ops.labels puts labels.
 REPORT_PREFIX = "monitoring/drift"
-LABELS_PREFIX = "monitoring/ground-truth"
+LABELS_PREFIX = DEFAULT_GROUND_TRUTH_PREFIX
 #: A nightly batch run is one window: the alarms' period is a day.
 BATCH_WINDOW = cdk.Duration.days(1)
 _RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")

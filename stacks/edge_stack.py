@@ -28,7 +28,6 @@ class EdgeStack(cdk.Stack):
                 score_threshold=deployment.decision_threshold),
             model=EdgeModel.from_artifacts(deployment.model.artifacts_dir))
 
-        self.device_policy = None
         # The devices' role gets read access to the artifacts. ``create`` (default): the stack owns a least-privilege
         # role and its IoT role alias under a name derived from the model, so it never collides with the role the
         # Greengrass installer may already have made; otherwise the named (or the installer's) role is used.
@@ -50,9 +49,8 @@ class EdgeStack(cdk.Stack):
         cdk.CfnOutput(self, "ComponentName", value=self.component.component_name)
         cdk.CfnOutput(self, "ComponentVersion", value=self.component.version)
         cdk.CfnOutput(self, "ComponentArn", value=self.component.component_arn)
-        if self.device_policy:
-            cdk.CfnOutput(self, "DeviceArtifactPolicyArn", value=self.device_policy.managed_policy_arn)
-        if self.token_exchange and self.token_exchange.role_alias:
+        cdk.CfnOutput(self, "DeviceArtifactPolicyArn", value=self.device_policy.managed_policy_arn)
+        if self.token_exchange.role_alias:
             cdk.CfnOutput(self, "TokenExchangeRoleAlias", value=self.token_exchange.options.alias_name)
         if self.deployment:
             cdk.CfnOutput(self, "DeploymentId", value=self.deployment.deployment_id)

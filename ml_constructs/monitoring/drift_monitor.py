@@ -47,7 +47,6 @@ BASELINE_PATH = f"/opt/{BASELINE_FILE}"
 NAMESPACE_PREFIX = "MLDrift"
 FEATURE_DIMENSION = "Feature"
 SOURCE_FORMATS = ("capture", "samples", "batch")
-DEFAULT_DECISION_THRESHOLD = 0.5
 DEFAULT_LOG_RETENTION_DAYS = 30
 #: Heartbeat: this many hourly periods without a finished run before the job-stalled alarm fires.
 HEARTBEAT_PERIODS = 3
@@ -192,7 +191,7 @@ class DriftMonitor(Construct):
         settings = {"psi_threshold": thresholds.psi, "ks_threshold": thresholds.ks,
                     "prediction_psi_threshold": thresholds.prediction_psi,
                     "invalid_rate_threshold": thresholds.invalid_rate,
-                    "decision_threshold": float(self.metadata.raw.get("decision_threshold", DEFAULT_DECISION_THRESHOLD)),
+                    "decision_threshold": self.metadata.decision_threshold,
                     "window_minutes": int(schedule.window.to_minutes()),
                     "label_lookback_hours": int(schedule.label_lookback.to_hours())}
         environment = {"SOURCE_FORMAT": source.format, "SOURCE_BUCKET": source.bucket.bucket_name,

@@ -17,6 +17,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct, IValidation
 
 from ml_constructs.common.model_package import ModelPackage
+from ml_constructs.common.instance_types import has_instance_storage, is_burstable
 from ml_constructs.common.naming import nag_resource_name, pascal_case
 from ml_constructs.realtime.guardrails import MAX_ROLLBACK_ALARMS, DeploymentGuardrails, FleetBounds
 from ml_constructs.realtime.modes import AsyncInference, ServerlessCapacity, async_endpoint_metric, scale_on_backlog
@@ -30,18 +31,6 @@ SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 #: CPU, memory and disk are published per instance group here, not under AWS/SageMaker.
 INSTANCE_METRICS_NAMESPACE = "/aws/sagemaker/Endpoints"
 DESIRED_INSTANCE_COUNT = "sagemaker:variant:DesiredInstanceCount"
-# Instance families with local NVMe storage: SageMaker refuses an EndpointConfig KmsKeyId for them.
-_INSTANCE_STORAGE_FAMILY = re.compile(r"ml\.([a-z]+\d+[a-z]*d[a-z]*|g5|g6|g6e|p4d|p4de|p5|p5e|trn1|inf2)\..+")
-
-
-def has_instance_storage(instance_type: str) -> bool:
-    """True for instance types with local NVMe volumes (``ml.m5d.*``, ``ml.g4dn.*``, ``ml.g5.*``...)."""
-    return _INSTANCE_STORAGE_FAMILY.fullmatch(instance_type) is not None
-
-
-def is_burstable(instance_type: str) -> bool:
-    """``ml.t*`` instances cannot be registered as autoscaling targets."""
-    return re.fullmatch(r"ml\.t\d[a-z]*\..+", instance_type) is not None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,10 +6,11 @@ from pydantic import Field
 from ml_constructs.edge.component import THING_GROUP_ARN_PATTERN
 from ml_constructs.edge.recipe import (
     COMPONENT_NAME_PATTERN, RESERVED_NAME_PREFIXES, SEMVER_PATTERN, TOPIC_PATTERN, VERSION_PREFIX_PATTERN)
+from ml_constructs.edge.token_exchange_role import DEFAULT_ROLE_NAME
 from stacks.config.base import ConfigModel, setting
 
 #: The role the Greengrass installer creates with ``--provision true`` (its default name).
-DEFAULT_TOKEN_EXCHANGE_ROLE = "GreengrassV2TokenExchangeRole"
+DEFAULT_TOKEN_EXCHANGE_ROLE = DEFAULT_ROLE_NAME
 DEFAULT_PUBLISHER = "ml-deploy-patterns"
 ROLE_NAME_PATTERN = r"[\w+=,.@-]{1,64}"
 KMS_KEY_ARN_PATTERN = r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]{1,128}"

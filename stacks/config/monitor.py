@@ -6,7 +6,7 @@ from typing import Literal
 import aws_cdk as cdk
 from pydantic import Field
 
-from ml_constructs.monitoring.model_monitor import DataQuality, ModelQuality
+from ml_constructs.monitoring.model_monitor import DEFAULT_GROUND_TRUTH_PREFIX, DataQuality, ModelQuality
 from ml_constructs.monitoring.model_monitor_baseline.construct import MonitorResources
 
 from stacks.config.base import ConfigModel, setting
@@ -45,7 +45,7 @@ class ModelQualityConfig(ConfigModel):
     probability per line, so ``0``). Only inferences requested with ``Accept: text/csv`` can be judged: the JSON
     response has no column for this to address. Predictions at or above the model's decision threshold
     (``decision_threshold`` in its metadata.json) count as positive."""
-    ground_truth_prefix: str = setting("monitoring/ground-truth", pattern=S3_PREFIX_PATTERN,
+    ground_truth_prefix: str = setting(DEFAULT_GROUND_TRUTH_PREFIX, pattern=S3_PREFIX_PATTERN,
                                            help="an S3 key prefix without leading or trailing slash")
     label_delay_hours: int = setting(24, ge=0, le=24 * 30)
     """Labels arrive this long after the inference: each run judges the 24 hours that end this long ago."""

@@ -11,7 +11,8 @@ from ml_constructs.realtime.guardrails import (
 import aws_cdk as cdk
 
 from ml_constructs.realtime.alarms import EndpointAlarmThresholds
-from ml_constructs.realtime.endpoint import Autoscaling, has_instance_storage, is_burstable
+from ml_constructs.common.instance_types import has_instance_storage, is_burstable
+from ml_constructs.realtime.endpoint import Autoscaling
 from ml_constructs.realtime.variant_ownership import VariantOwnership
 from stacks.config.base import ConfigModel, setting
 from stacks.config.monitor import MonitorConfig
