@@ -232,8 +232,7 @@ EXAMPLES = """examples:
 def _build_parser() -> argparse.ArgumentParser:
     parser = cli.Parser(prog="python -m ops.batch", description=__doc__.split("\n\n")[0], epilog=EXAMPLES)
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="start a scoring run for an S3 input", epilog=EXAMPLES,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    run = commands.add_parser("run", help="start a scoring run for an S3 input", epilog=EXAMPLES)
     run.add_argument("--input", required=True, help="s3://bucket/prefix/ (every object under it is scored)")
     run.add_argument("--date", help="run date YYYY-MM-DD naming the output folder (default: today, UTC)")
     where = run.add_mutually_exclusive_group()

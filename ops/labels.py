@@ -184,8 +184,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (("upload", "convert a labels CSV and upload it under the ground-truth prefix"),
                             ("format", "print the JSON lines a labels CSV becomes (no AWS)")):
-        command = commands.add_parser(name, help=help_text, epilog=EXAMPLES,
-                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+        command = commands.add_parser(name, help=help_text, epilog=EXAMPLES)
         command.add_argument("--file", required=True, help="labels CSV with a header row")
         command.add_argument("--id-column", help=f"inference id column (default: first of {', '.join(ID_COLUMNS)})")
         command.add_argument("--label-column",

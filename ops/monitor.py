@@ -510,7 +510,6 @@ def _parser() -> argparse.ArgumentParser:
                                "--input window.csv --json")
     commands = parser.add_subparsers(dest="command", required=True)
     drift = commands.add_parser("drift", help="drift statistics of a local CSV or data-capture file",
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="example:\n  python -m ops.monitor drift --model-dir artifacts/fraud-detector "
                                        "--input capture.jsonl --json")
     drift.add_argument("--model-dir", required=True, help="the model folder (metadata.json, drift_baseline.json)")
@@ -519,7 +518,6 @@ def _parser() -> argparse.ArgumentParser:
     drift.add_argument("--psi-threshold", type=float, help="flag PSI at or above this (default 0.2)")
     drift.add_argument("--ks-threshold", type=float, help="flag KS at or above this (default 0.2)")
     builtin = commands.add_parser("run", help="run the built-in engine's drift job now (invokes its Lambda)",
-                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                   epilog="example:\n  python -m ops.monitor run --function <DriftFunctionName output>")
     builtin.add_argument("--function", required=True, help="the drift Lambda's name (the stack's output)")
     builtin.add_argument("--window-end", help="UTC time the window ends (default: now)")

@@ -376,27 +376,22 @@ def build_parser() -> argparse.ArgumentParser:
                           help=f"seconds between status checks (default {DEFAULT_POLL_INTERVAL_S})")
     parser = cli.Parser(prog="python -m ops.traffic", description=__doc__.split("\n\n")[0], epilog=EXAMPLES)
     commands = parser.add_subparsers(dest="command", required=True)
-    status = commands.add_parser("status", parents=[common], help="variants, weights, instance counts, alarms",
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
+    status = commands.add_parser("status", parents=[common], help="variants, weights, instance counts, alarms", epilog=EXAMPLES)
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    shift = commands.add_parser("shift", parents=[common, changing], help="set the weight of every variant",
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
+    shift = commands.add_parser("shift", parents=[common, changing], help="set the weight of every variant", epilog=EXAMPLES)
     shift.add_argument("--weights", required=True, help="NAME=WEIGHT for every variant, e.g. v1=0.5,v2=0.5")
-    promote = commands.add_parser("promote", parents=[common, changing], help="send all traffic to one variant",
-                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
+    promote = commands.add_parser("promote", parents=[common, changing], help="send all traffic to one variant", epilog=EXAMPLES)
     promote.add_argument("variant", help="the variant that gets weight 1 (all others get 0)")
-    commands.add_parser("rollback", parents=[common, changing], help="restore the weights saved before the last change",
-                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
+    commands.add_parser("rollback", parents=[common, changing], help="restore the weights saved before the last change", epilog=EXAMPLES)
     window = argparse.ArgumentParser(add_help=False)
     window.add_argument("--window-minutes", default=60.0,
                         type=cli.positive_number("minutes", described="minutes", maximum=MAX_WINDOW_MINUTES),
                         help="how far back to compare production and shadow (default 60)")
     report = commands.add_parser("shadow-report", parents=[common, window],
-                                 help="the shadow's latency and errors next to production's",
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
+                                 help="the shadow's latency and errors next to production's", epilog=EXAMPLES)
     report.add_argument("--json", action="store_true", help="print JSON instead of a table")
     promote_shadow = commands.add_parser(
-        "promote-shadow", parents=[common, window], formatter_class=argparse.RawDescriptionHelpFormatter,
+        "promote-shadow", parents=[common, window],
         epilog=EXAMPLES, help="check the shadow, then deploy it as the production model (prints the deploy; --run runs it)")
     promote_shadow.add_argument("--stack", required=True, help="the real-time stack, e.g. FraudDetector-Realtime")
     promote_shadow.add_argument("--candidate-dir", required=True,
@@ -429,32 +424,36 @@ def main(argv: Sequence[str] | None = None, *, clients: tuple[Any, Any] | None =
         if args.command == "promote-shadow" and not (Path(args.candidate_dir) / "metadata.json").is_file():
             raise cli.UsageError(f"--candidate-dir {args.candidate_dir} has no metadata.json (a packaged model)")
         sagemaker, cloudwatch = clients or make_clients(args.region)
-        if args.command in ("shadow-report", "promote-shadow"):
-            try:
-                return _shadow_command(args, sagemaker, cloudwatch, out, now)
-            except ClientError as exc:
-                code, message = _client_error_code(exc)
-                raise cli.AwsError(f"AWS refused the request ({code}): {message}") from None
-        traffic = EndpointTraffic(
-            args.endpoint, sagemaker=sagemaker, cloudwatch=cloudwatch, sleep=sleep, clock=clock, out=out,
-            timeout_s=getattr(args, "timeout", DEFAULT_TIMEOUT_S),
-            poll_interval_s=getattr(args, "poll_interval", DEFAULT_POLL_INTERVAL_S),
-            **({"now": now} if now else {}))
         try:
-            if args.command == "status":
-                traffic.status(as_json=args.json)
-            elif args.command == "shift":
-                traffic.shift(weights)
-            elif args.command == "promote":
-                traffic.promote(args.variant)
-            else:
-                traffic.rollback()
+            _dispatch(args, weights, sagemaker, cloudwatch, sleep=sleep, clock=clock, now=now, out=out)
         except ClientError as exc:
             code, message = _client_error_code(exc)
             raise cli.AwsError(f"AWS refused the request ({code}): {message}") from None
         return EXIT_OK
 
     return cli.run(command, err=err)
+
+
+def _dispatch(args: argparse.Namespace, weights: dict[str, float] | None, sagemaker: Any, cloudwatch: Any, *,
+              sleep: Callable[[float], None], clock: Callable[[], float], now: Callable[[], datetime] | None,
+              out: TextIO) -> None:
+    """Run the chosen subcommand (AWS errors are reported by the caller, once for all of them)."""
+    if args.command in ("shadow-report", "promote-shadow"):
+        _shadow_command(args, sagemaker, cloudwatch, out, now)
+        return
+    traffic = EndpointTraffic(
+        args.endpoint, sagemaker=sagemaker, cloudwatch=cloudwatch, sleep=sleep, clock=clock, out=out,
+        timeout_s=getattr(args, "timeout", DEFAULT_TIMEOUT_S),
+        poll_interval_s=getattr(args, "poll_interval", DEFAULT_POLL_INTERVAL_S),
+        **({"now": now} if now else {}))
+    if args.command == "status":
+        traffic.status(as_json=args.json)
+    elif args.command == "shift":
+        traffic.shift(weights)
+    elif args.command == "promote":
+        traffic.promote(args.variant)
+    else:
+        traffic.rollback()
 
 
 def _shadow_command(args: argparse.Namespace, sagemaker: Any, cloudwatch: Any, out: TextIO,
