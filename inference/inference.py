@@ -292,7 +292,7 @@ def format_json(probabilities, model):
 def _parse_csv_arrow(body, n_features, line_count):
     # One definition of a line for both parsers: it ends at "\n" (a "\r" just before it belongs to the line
     # end). pyarrow also ends lines at a bare "\r"; such a body goes to the exact parser, which refuses it.
-    if body.count(b"\r") != body.count(b"\r\n"):
+    if b"\r" in body and body.count(b"\r") != body.count(b"\r\n"):
         return None
     column_names = ["c%d" % i for i in range(n_features)]
     try:

@@ -169,11 +169,11 @@ class RequestCapture:
         return (len(self._buffer) >= self.settings.max_records
                 or self._clock() - (self._oldest or 0.0) >= self.settings.max_age_seconds)
 
-    def flush_if_due(self, context: Any = None, *, force: bool = False) -> int:
+    def flush_if_due(self, context: Any = None) -> int:
         """Write the buffer as one object when it is full or old enough and the invocation has time left.
 
         Returns the number of records written (0 when nothing was due, skipped or failed). Never raises."""
-        if not (force and self._buffer) and not self.due():
+        if not self.due():
             return 0
         remaining = getattr(context, "get_remaining_time_in_millis", None)
         if remaining is not None and remaining() < FLUSH_MARGIN_MS:
