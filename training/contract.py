@@ -22,6 +22,9 @@ METADATA_FILE = "metadata.json"
 BASELINE_CSV = "baseline.csv"
 DRIFT_BASELINE = "drift_baseline.json"
 TASK = "binary_classification"
+#: Model names become resource names (endpoint, job prefix, topics): lower-case, digits and hyphens.
+MODEL_NAME_PATTERN = r"^[a-z][a-z0-9-]*[a-z0-9]$"
+MAX_MODEL_NAME = 63
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "docs" / "model-contract.schema.json"
 
 
@@ -55,7 +58,7 @@ class ModelContract(_Strict):
     """metadata.json, schema version 2."""
 
     schema_version: Literal[2] = Field(description="Readers refuse any other value.")
-    model_name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z][a-z0-9-]*[a-z0-9]$")
+    model_name: str = Field(min_length=1, max_length=MAX_MODEL_NAME, pattern=MODEL_NAME_PATTERN)
     model_version: str = Field(min_length=1, description="<line>-<first 12 hex of sha256(model.joblib)>")
     task: Literal["binary_classification"] = TASK
     framework: Literal["sklearn"]

@@ -8,7 +8,9 @@ from typing import Optional
 
 import numpy as np
 
-BASELINE_FILE = "baseline.csv"
+from training import contract
+
+BASELINE_FILE = contract.BASELINE_CSV
 BASELINE_ROWS = 5000
 SAMPLES_FOLDER = "samples"
 REQUEST_NEGATIVES = 3

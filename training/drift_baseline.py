@@ -21,8 +21,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from training import contract
+
 SCHEMA_VERSION = 1
-FILE_NAME = "drift_baseline.json"
+FILE_NAME = contract.DRIFT_BASELINE
 DECILES = tuple(q / 10 for q in range(1, 10))
 MAX_SAMPLE = 1000
 #: Every value written is rounded to this many significant digits, so last-bit differences between BLAS

@@ -16,7 +16,9 @@ import scipy
 import skl2onnx
 import sklearn
 
-METADATA_FILE = "metadata.json"
+from training import contract
+
+METADATA_FILE = contract.METADATA_FILE
 FRAMEWORK = "sklearn"
 # The SageMaker scikit-learn container this model is built for, and the library
 # versions inside it: a pickle from another scikit-learn, or from numpy 2.x,

@@ -29,15 +29,15 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from training import contract, datafiles, drift_baseline, export, metadata
+from training.model import POSITIVE_CLASS
 
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_VERSION_LABEL = "v1"
 PARITY_TOLERANCE = 1e-4
-POSITIVE_CLASS = 1
 SUPPORTED = ("supported: binary classifiers (classes 0 and 1) with predict_proba on numeric features, "
              "plain estimators or Pipelines")
 EXIT_REFUSED = 2
-_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$")
+_NAME_PATTERN = re.compile(contract.MODEL_NAME_PATTERN)
 _SAVED_WITH = re.compile(r"from version (\S+) when using version")
 
 
@@ -277,7 +277,7 @@ def package(estimator: Any, *, name: str, feature_names: list[str], label_name: 
 
 
 def validate_name(name: str) -> None:
-    if not _NAME_PATTERN.match(name):
+    if len(name) > contract.MAX_MODEL_NAME or not _NAME_PATTERN.match(name):
         raise PackageError(f"--name {name!r}: use 2-63 lowercase letters, digits and hyphens, starting with a letter "
                            "(it names stacks, the endpoint and the edge component)")
 
