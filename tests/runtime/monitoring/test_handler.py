@@ -165,3 +165,10 @@ def test_a_batch_uri_outside_the_monitored_buckets_is_refused_in_one_line(handle
     # THEN it stops with one line naming the URI, before reading anything
     with pytest.raises(ValueError, match=problem.replace("(", r"\(")):
         run(handler_module, s3, event)
+
+
+def test_an_unknown_source_format_fails_even_when_the_window_is_empty(handler_module):
+    # GIVEN a job configured with a format it cannot read, and nothing captured this window
+    # WHEN the window is built  THEN it fails at once instead of reporting "no data"
+    with pytest.raises(ValueError, match="SOURCE_FORMAT 'parquet' is not capture, samples or batch"):
+        handler_module.build_window(None, fmt="parquet", bucket="b", keys=[], n_features=3)

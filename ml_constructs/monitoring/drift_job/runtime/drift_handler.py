@@ -73,6 +73,9 @@ def split_uri(uri: Any, *, expected_bucket: str, what: str) -> str:
     return prefix
 
 
+SOURCE_FORMATS = ("capture", "samples", "batch")
+
+
 def _read(s3: Any, bucket: str, key: str) -> bytes:
     return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
@@ -84,6 +87,8 @@ def _lines(body: bytes) -> Iterable[bytes]:
 def build_window(s3: Any, *, fmt: str, bucket: str, keys: list[str], n_features: int,
                  output_prefix: str | None = None, input_prefix: str = "",
                  output_bucket: str | None = None) -> readers.WindowBuilder:
+    if fmt not in SOURCE_FORMATS:  # before any read: a misconfigured job must not report an empty window as "no data"
+        raise ValueError(f"SOURCE_FORMAT {fmt!r} is not capture, samples or batch")
     window = readers.WindowBuilder(n_features)
     for key in keys:
         try:
@@ -97,7 +102,7 @@ def build_window(s3: Any, *, fmt: str, bucket: str, keys: list[str], n_features:
             readers.read_capture_lines(_lines(body), window)
         elif fmt == "samples":
             readers.read_sample_lines(_lines(body), window)
-        elif fmt == "batch":
+        else:  # batch
             output = None
             if output_prefix is not None:
                 out_key = output_prefix + key[len(input_prefix):] + ".out"
@@ -111,8 +116,6 @@ def build_window(s3: Any, *, fmt: str, bucket: str, keys: list[str], n_features:
                 window.unreadable(max(body.count(b"\n"), 1))
                 continue
             readers.read_batch(text, output, window)
-        else:
-            raise ValueError(f"SOURCE_FORMAT {fmt!r} is not capture, samples or batch")
     return window
 
 
