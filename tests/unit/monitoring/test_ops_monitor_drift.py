@@ -4,9 +4,10 @@ from __future__ import annotations
 import io
 import json
 
-import botocore.session
 import numpy as np
 import pytest
+
+from tests.conftest import shared_botocore_session
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
@@ -131,7 +132,7 @@ def test_without_a_drift_baseline_it_is_built_from_baseline_csv(model_dir, tmp_p
 
 
 def _lambda_client(payload: bytes, function_error: str | None = None):
-    client = botocore.session.get_session().create_client("lambda", region_name="eu-west-1",
+    client = shared_botocore_session().create_client("lambda", region_name="eu-west-1",
                                                           aws_access_key_id="x", aws_secret_access_key="x")
     stubber = Stubber(client)
     response = {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(payload), len(payload))}

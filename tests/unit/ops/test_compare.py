@@ -8,7 +8,6 @@ import json
 import math
 import shutil
 
-import botocore.session
 import joblib
 import numpy as np
 import pytest
@@ -18,7 +17,7 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from ops import compare
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, shared_botocore_session
 
 V1 = REPO_ROOT / "artifacts" / "fraud-detector"
 V2 = REPO_ROOT / "artifacts" / "fraud-detector-v2"
@@ -156,7 +155,7 @@ def test_outputs_that_do_not_line_up_are_refused(b, message):
 # -- Batch Transform outputs on S3, through the Stubber ------------------------------------------------------------
 class StubbedS3:
     def __init__(self) -> None:
-        self.client = botocore.session.get_session().create_client(
+        self.client = shared_botocore_session().create_client(
             "s3", region_name="eu-west-1", config=Config(signature_version=UNSIGNED))
         self.stub = Stubber(self.client)
 

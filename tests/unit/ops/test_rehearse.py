@@ -14,7 +14,6 @@ import sys
 import threading
 import time
 
-import botocore.session
 import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
@@ -25,7 +24,7 @@ from ops.rehearse import command
 from ops.rehearse.observe import EndpointObserver
 from ops.rehearse.runner import Rehearsal, RunOptions
 from ops.rehearse.schedule import LoadProfile
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, shared_botocore_session
 
 MODEL_DIR = REPO_ROOT / "artifacts" / "fraud-detector"
 ENDPOINT = "fraud-detector-realtime"
@@ -230,7 +229,7 @@ def metric_data(invocations_per_instance, latency_us):
 
 class StubbedAws:
     def __init__(self) -> None:
-        session = botocore.session.get_session()
+        session = shared_botocore_session()
         config = Config(signature_version=UNSIGNED)
         self.clients = {name: session.create_client(name, region_name=REGION, config=config)
                         for name in ("sagemaker", "sagemaker-runtime", "cloudwatch")}
