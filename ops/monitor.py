@@ -459,10 +459,6 @@ def format_drift(report: dict[str, Any]) -> str:
 
 
 def drift_command(args: argparse.Namespace, out: TextIO) -> int:
-    for option in ("psi_threshold", "ks_threshold"):
-        value = getattr(args, option)
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise UsageError(f"--{option.replace('_', '-')} {value:g} must be a number above 0")
     report = drift_check(Path(args.model_dir), Path(args.input), psi_threshold=args.psi_threshold,
                          ks_threshold=args.ks_threshold)
     if args.json:
@@ -515,8 +511,8 @@ def _parser() -> argparse.ArgumentParser:
     drift.add_argument("--model-dir", required=True, help="the model folder (metadata.json, drift_baseline.json)")
     drift.add_argument("--input", required=True, help="CSV with a header naming the features, or capture JSONL")
     drift.add_argument("--json", action="store_true", help="print the result as JSON")
-    drift.add_argument("--psi-threshold", type=float, help="flag PSI at or above this (default 0.2)")
-    drift.add_argument("--ks-threshold", type=float, help="flag KS at or above this (default 0.2)")
+    drift.add_argument("--psi-threshold", type=cli.positive_number("PSI", described="a PSI"), help="flag PSI at or above this (default 0.2)")
+    drift.add_argument("--ks-threshold", type=cli.positive_number("KS", described="a KS statistic"), help="flag KS at or above this (default 0.2)")
     builtin = commands.add_parser("run", help="run the built-in engine's drift job now (invokes its Lambda)",
                                   epilog="example:\n  python -m ops.monitor run --function <DriftFunctionName output>")
     builtin.add_argument("--function", required=True, help="the drift Lambda's name (the stack's output)")

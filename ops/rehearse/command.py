@@ -48,7 +48,9 @@ def default_model_dir(cdk_json: Path = REPO_ROOT / "cdk.json") -> Path:
     try:
         relative = json.loads(cdk_json.read_text())["context"]["deploy"]["model"]["artifacts_dir"]
     except (OSError, ValueError, KeyError, TypeError):
-        relative = "artifacts/fraud-detector"
+        from stacks.config.common import DEFAULT_ARTIFACTS_DIR
+
+        relative = DEFAULT_ARTIFACTS_DIR
     return REPO_ROOT / relative
 
 

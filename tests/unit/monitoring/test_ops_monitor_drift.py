@@ -158,3 +158,11 @@ def test_run_invokes_the_builtin_drift_job(payload, error, code):
         assert "the drift job failed" in err.getvalue()
     else:
         assert json.loads(out.getvalue())["drift"] is (code == 1)
+
+
+@pytest.mark.parametrize("option", ["--psi-threshold", "--ks-threshold"])
+def test_a_threshold_that_is_not_above_zero_is_a_usage_error(model_dir, tmp_path, option, capsys):
+    # GIVEN a negative threshold  WHEN drift runs  THEN argparse refuses it (exit 2) before any file is read
+    code = ops_monitor.main(["drift", "--model-dir", str(model_dir), "--input", str(tmp_path / "none.csv"),
+                             option, "-0.1"])
+    assert code == 2 and f"argument {option}: must be" in capsys.readouterr().err
