@@ -7,14 +7,18 @@ are assembled in a temporary directory and swapped in whole, so no stale file
 survives a rebuild.
 """
 
+from training import hash_seed
+
+if __name__ == "__main__":  # before the heavy imports below, so only the re-executed process pays for them
+    hash_seed.reexec_pinned("training.build")
+
 import argparse
-import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from training import datafiles, export, metadata, package
+from training import datafiles, metadata, package
 from training.data import (
     DEFAULT_ROWS,
     DEFAULT_SEED,
@@ -125,11 +129,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; re-executes itself with PYTHONHASHSEED pinned."""
     args = _parse(argv)
-    if not export.hash_seed_is_fixed():
-        env = {**os.environ, "PYTHONHASHSEED": export.REQUIRED_HASH_SEED}
-        forwarded = sys.argv[1:] if argv is None else argv
-        command = [sys.executable, "-m", "training.build", *forwarded]
-        os.execve(sys.executable, command, env)
+    hash_seed.reexec_pinned("training.build", argv)
     started = time.perf_counter()
     for result in build(out=args.out, seed=args.seed):
         print(_report(result))

@@ -1,7 +1,6 @@
 """Writes a fitted estimator or pipeline as model.joblib (for the scikit-learn container) and
 model.onnx (for Lambda and the edge), both byte-for-byte reproducible."""
 
-import sys
 from pathlib import Path
 
 import joblib
@@ -10,6 +9,8 @@ from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
+
+from training.hash_seed import REQUIRED_HASH_SEED, is_pinned
 
 JOBLIB_FILE = "model.joblib"
 ONNX_FILE = "model.onnx"
@@ -21,16 +22,6 @@ ONNX_ML_OPSET = 3
 # Python 3.14 raised pickle.DEFAULT_PROTOCOL to 5; pin it so the file never
 # changes with the interpreter that builds it (the container runs Python 3.9).
 PICKLE_PROTOCOL = 4
-# skl2onnx names some graph nodes in hash-seed-dependent order (measured: the same
-# pipeline converted under PYTHONHASHSEED=0 and =1 gives different bytes).
-REQUIRED_HASH_SEED = "0"
-
-
-def hash_seed_is_fixed() -> bool:
-    """True when this interpreter started with ``PYTHONHASHSEED=0``."""
-    return sys.flags.hash_randomization == 0
-
-
 def write_joblib(estimator: BaseEstimator, folder: Path) -> Path:
     """Dump the estimator uncompressed; the serving container loads it with joblib."""
     path = folder / JOBLIB_FILE
@@ -46,7 +37,7 @@ def graph_name(model_name: str) -> str:
 def to_onnx(estimator: BaseEstimator, n_features: int, model_name: str) -> onnx.ModelProto:
     """Convert to ONNX: float32 ``features`` [None, n] in; ``label`` and a plain
     float ``probabilities`` [None, 2] tensor out (no ZipMap of dicts)."""
-    if not hash_seed_is_fixed():
+    if not is_pinned():
         raise RuntimeError(
             "ONNX conversion is only reproducible with PYTHONHASHSEED="
             f"{REQUIRED_HASH_SEED}; run `python -m training.build` or `python -m training.package`, "

@@ -11,9 +11,13 @@ refused with one line and exit code 2.
 """
 from __future__ import annotations
 
+from training import hash_seed
+
+if __name__ == "__main__":  # before the heavy imports below, so only the re-executed process pays for them
+    hash_seed.reexec_pinned("training.package")
+
 import argparse
 import csv
-import os
 import re
 import shutil
 import sys
@@ -182,7 +186,7 @@ def positive_scores(estimator: Any, features: np.ndarray) -> np.ndarray:
 
 def convert(estimator: Any, n_features: int, name: str):
     """skl2onnx conversion; a model it cannot convert is refused, not crashed on."""
-    if not export.hash_seed_is_fixed():  # a caller's mistake, not the model's: let it raise as it is
+    if not hash_seed.is_pinned():  # a caller's mistake, not the model's: let it raise as it is
         return export.to_onnx(estimator, n_features, name)
     try:
         with warnings.catch_warnings():
@@ -332,10 +336,8 @@ def main(argv: Optional[list[str]] = None, *, pin_hash_seed: bool = True) -> int
     ``pin_hash_seed=False`` runs in this process (tests of the refusals that come before conversion).
     """
     args = _parse(argv)
-    if pin_hash_seed and not export.hash_seed_is_fixed():
-        env = {**os.environ, "PYTHONHASHSEED": export.REQUIRED_HASH_SEED}
-        forwarded = sys.argv[1:] if argv is None else argv
-        os.execve(sys.executable, [sys.executable, "-m", "training.package", *forwarded], env)
+    if pin_hash_seed:
+        hash_seed.reexec_pinned("training.package", argv)
     try:
         print(run(args))
     except (PackageError, contract.ContractError) as exc:

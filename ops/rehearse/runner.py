@@ -6,6 +6,8 @@ from when it was due, so waiting for a free sender or a busy endpoint both show 
 """
 from __future__ import annotations
 
+import contextlib
+import signal
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -77,6 +79,7 @@ class Rehearsal:
         self.clock = clock
         self._state = _State()
         self._done = threading.Event()
+        self._interrupted = threading.Event()
         self.series: list[dict[str, Any]] = []
         self.outcomes: list[Outcome] = []
         self.initial: Observation | None = None
@@ -102,22 +105,39 @@ class Rehearsal:
         futures: list[Future] = []
         stopped = "completed"
         try:
-            for index, offset in enumerate(options.profile.offsets(options.max_requests)):
-                due = start + offset
-                delay = due - self.clock()
-                if delay > 0:
-                    time.sleep(delay)
-                futures.append(executor.submit(self._send, due, self.bodies[index % len(self.bodies)]))
-                with self._state.lock:
-                    self._state.due += 1
-            if len(futures) >= options.max_requests and options.profile.expected_requests() > options.max_requests:
+            with self._ctrl_c_sets_interrupted():
+                for index, offset in enumerate(options.profile.offsets(options.max_requests)):
+                    due = start + offset
+                    delay = due - self.clock()
+                    if self._interrupted.wait(delay) if delay > 0 else self._interrupted.is_set():
+                        break
+                    futures.append(executor.submit(self._send, due, self.bodies[index % len(self.bodies)]))
+                    with self._state.lock:
+                        self._state.due += 1
+            if self._interrupted.is_set():
+                stopped = "interrupted"
+            elif len(futures) >= options.max_requests and options.profile.expected_requests() > options.max_requests:
                 stopped = "max-requests"
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # not the main thread, so no handler of ours: Python's own
             stopped = "interrupted"
         self._finish(executor, futures, cancel_queued=stopped == "interrupted")
         reporter.join()
         end = self.clock()
         return self._report(stopped=stopped, elapsed_s=end - start)
+
+    @contextlib.contextmanager
+    def _ctrl_c_sets_interrupted(self):
+        """While sending, Ctrl-C only sets ``_interrupted``: a KeyboardInterrupt raised at an arbitrary point can
+        land in a finalizer run by the garbage collector, where Python prints and drops it, and the load would
+        go on. A second Ctrl-C, while draining, raises as usual. Outside the main thread nothing is installed."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, lambda *_: self._interrupted.set())
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def _finish(self, executor: ThreadPoolExecutor, futures: list[Future], *, cancel_queued: bool) -> None:
         """Let sent requests return (up to ``drain_s``); requests still queued after that are not sent."""

@@ -12,15 +12,10 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 VERSION_FOLDERS = ("fraud-detector", "fraud-detector-v2")
 
 
-def run_build(out: Path, *extra: str, hash_seed: str | None = None) -> subprocess.CompletedProcess:
-    """Run ``python -m training.build`` from the repo root, as the Makefile does.
-
-    ``hash_seed`` sets the caller's PYTHONHASHSEED (None: unset) to prove the build
-    pins its own.
-    """
+def run_build(out: Path, *extra: str) -> subprocess.CompletedProcess:
+    """Run ``python -m training.build`` from the repo root, as the Makefile does (caller's PYTHONHASHSEED
+    unset: the build pins its own)."""
     env = {key: value for key, value in os.environ.items() if key != "PYTHONHASHSEED"}
-    if hash_seed is not None:
-        env["PYTHONHASHSEED"] = hash_seed
     return subprocess.run(
         [sys.executable, "-m", "training.build", "--out", str(out), *extra],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=True, timeout=120,

@@ -96,8 +96,8 @@ def _three_classes(data):
     return LogisticRegression().fit(features, np.where(features[:, 0] > 65, 2, labels))
 
 
-# End to end in a subprocess: the refusals that need the pinned hash seed (conversion) or come from loading.
-SUBPROCESS_REFUSALS = ("no converter", "other scikit-learn")
+# End to end in a subprocess: the refusal that needs the pinned hash seed (it comes from the conversion).
+SUBPROCESS_REFUSALS = ("no converter",)
 REFUSALS = {
     "regressor": (lambda d: LinearRegression().fit(*d), None, "has no predict_proba"),
     "multi-class": (_three_classes, None, "has 3 classes"),
@@ -153,8 +153,7 @@ def test_unsupported_data_and_arguments_are_refused_in_one_line(tmp_path, data, 
     change(csv_path)
     model = _saved(tmp_path, LogisticRegression().fit(*data))
     args = ["--model", str(model), "--data", str(csv_path), "--name", "my-model", "--out", str(tmp_path / "out")]
-    runner = run_package if case == "empty data" else InProcess(capsys)
-    completed = runner(*args, *extra)  # later flags win in argparse
+    completed = InProcess(capsys)(*args, *extra)  # later flags win in argparse
     _assert_refused(completed, says)
 
 
