@@ -23,8 +23,11 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Bytecode caches go to .build/pycache, never next to the sources: source folders are CDK assets, and
-# site-packages is compiled lazily (only what is imported) instead of all at install time.
+# site-packages is compiled lazily (only what is imported) instead of all at install time. A
+# PYTHONDONTWRITEBYTECODE from the caller's shell would make every process (pytest's workers, each
+# `cdk synth`, each training run) compile aws_cdk, botocore and scikit-learn again: it is dropped here.
 export PYTHONPYCACHEPREFIX := $(CURDIR)/.build/pycache
+unexport PYTHONDONTWRITEBYTECODE
 CDK := node_modules/.bin/cdk
 
 .PHONY: synth test model serve bench clean distclean deps deploy
@@ -66,8 +69,9 @@ synth: deps model
 	$(CDK) synth --no-notices --quiet --output cdk.out
 	@ls -1 cdk.out/*.template.json
 
+# One worker per core; a test file stays on one worker, so its module fixtures are built once.
 test: deps model
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile
 
 # What the deploy workflow runs (needs AWS credentials): every stack of the environment ENV (none: the defaults).
 ENV ?=

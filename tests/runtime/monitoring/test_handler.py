@@ -8,8 +8,8 @@ import json
 import boto3
 import numpy as np
 import pytest
-from moto import mock_aws
 
+from tests.moto_aws import mocked_aws
 from tests.runtime.monitoring.test_readers import CSV_ROW, capture
 from tests.unit.monitoring.demo import model_scores, reference_rows, write_model_dir
 
@@ -27,7 +27,7 @@ def s3(monkeypatch, tmp_path):
                    "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
-    with mock_aws():
+    with mocked_aws():
         client = boto3.client("s3", region_name="eu-west-1")
         client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
         yield client

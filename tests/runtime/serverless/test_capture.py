@@ -9,8 +9,8 @@ import sys
 import boto3
 import numpy as np
 import pytest
-from moto import mock_aws
 
+from tests.moto_aws import mocked_aws
 from tests.runtime.serverless.conftest import N_FEATURES, LambdaContext, api_event
 from tests.unit.monitoring.demo import RUNTIME_DIR
 
@@ -38,7 +38,7 @@ def capture_module(handler_module):
 
 @pytest.fixture
 def s3():
-    with mock_aws():
+    with mocked_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
         yield client

@@ -10,10 +10,10 @@ import zipfile
 import boto3
 import numpy as np
 import pytest
-from moto import mock_aws
 
 from ml_constructs.common.model_metadata import ModelMetadata
 from ml_constructs.serverless.model_function import model_archive
+from tests.moto_aws import mocked_aws
 from tests.runtime.serverless.conftest import ARTIFACTS_DIR, HANDLER_ENV, LAMBDA_SRC, METADATA
 
 BUCKET = "cdk-hnb659fds-assets-123456789012-us-east-1"
@@ -35,7 +35,7 @@ def s3_bucket(monkeypatch):
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(name, value)
-    with mock_aws():
+    with mocked_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
         yield client

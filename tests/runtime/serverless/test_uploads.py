@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 import boto3
 import numpy as np
 import pytest
-from moto import mock_aws
 
+from tests.moto_aws import mocked_aws
 from tests.runtime.serverless.conftest import ARTIFACTS_DIR, MAX_FILE_BYTES, METADATA, s3_event
 
 BUCKET = "fraud-detector-serverless-data"
@@ -23,7 +23,7 @@ def s3(handler_module, monkeypatch):
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(name, value)
-    with mock_aws():
+    with mocked_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
         client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})

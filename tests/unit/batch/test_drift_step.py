@@ -22,13 +22,13 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import lint
-from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
 from ml_constructs.common.alert_topic import AlertTopic
 from ml_constructs.batch.scoring import BatchScoring, DriftCheck, ScoringStorage
 from ml_constructs.common.model_package import ModelPackage
 from ml_constructs.monitoring.drift_monitor import DriftMonitor, DriftSchedule, DriftSource
+from tests.moto_aws import mocked_aws
 from tests.conftest import ARTIFACTS_DIR, SKIP_BUNDLING
 from tests.unit.batch.conftest import one, resources
 from tests.unit.batch.workflow import ACCOUNT, COMPLETED, REGION, FakeTransformJobs, JobFailed, install, render, wait_for
@@ -173,7 +173,7 @@ def sandbox(monkeypatch, template_json, model_dir, tmp_path):
                     "Payload": {"errorType": type(exc).__name__, "errorMessage": str(exc)}}
 
     monkeypatch.setattr(lambda_eval_utils, "_invoke_lambda_function", invoke_drift_job)
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+    with mocked_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         client = boto3.client("s3")
         for bucket in (INPUT_BUCKET, OUTPUT_BUCKET):
             client.create_bucket(Bucket=bucket)

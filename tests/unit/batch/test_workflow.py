@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import boto3
 import pytest
-from moto import mock_aws
 
+from tests.moto_aws import mocked_aws
 from tests.unit.batch.conftest import one
 from tests.unit.batch.workflow import (
     ACCOUNT, CAPACITY_FAILURE, COMPLETED, GENERIC_ERROR, REGION, ApiError, CreatedDespiteError, FakeTransformJobs,
@@ -103,7 +103,7 @@ def sandbox(monkeypatch, batch_json):
         monkeypatch.setenv(variable, value)  # moto's fake credentials, for this test only
     jobs = FakeTransformJobs()
     install(monkeypatch, jobs)
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+    with mocked_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         s3, sns, sqs = boto3.client("s3"), boto3.client("sns"), boto3.client("sqs")
         for bucket in (INPUT_BUCKET, OUTPUT_BUCKET):
             s3.create_bucket(Bucket=bucket)
