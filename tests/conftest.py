@@ -16,12 +16,6 @@ for _name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_
 os.environ["AWS_CONFIG_FILE"] = os.devnull
 os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
-# CDK's built-in CloudFormation validation (a WASM engine: 2.3 of the 2.75 s a real-time stack takes to
-# synthesize) is off for the many apps that unit tests build to read one property. It stays on in `cdk synth`
-# and for the apps whose templates are checked whole: build_app(validate=True), which the cdk-nag, cfn-lint,
-# pipeline and snapshot tests use, registers the same plugin explicitly. Read by the jsii process, which
-# starts with this environment.
-os.environ["CDK_VALIDATION"] = "false"
 
 import aws_cdk as cdk  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
@@ -54,11 +48,8 @@ def cli_context() -> dict[str, Any]:
 
 
 def build_app(*, overrides: dict[str, Any] | None = None, bundle: bool = False, outdir: str | None = None,
-              nag: bool = False, validate: bool | None = None) -> tuple[cdk.App, dict[str, cdk.Stack]]:
-    """A fresh app with every enabled stack, built from the pinned context plus ``-c``-style overrides.
-
-    ``nag`` attaches cdk-nag's AwsSolutions pack as app.py does; ``validate`` (default: as ``nag``) CDK's
-    built-in CloudFormation validation, which `cdk synth` runs and the suite otherwise skips."""
+              nag: bool = False) -> tuple[cdk.App, dict[str, cdk.Stack]]:
+    """A fresh app with every enabled stack, built from the pinned context plus ``-c``-style overrides."""
     from stacks.app_builder import build_stacks
     from stacks.deployment import deployment_from_context
 
@@ -71,8 +62,6 @@ def build_app(*, overrides: dict[str, Any] | None = None, bundle: bool = False, 
         from cdk_nag import AwsSolutionsChecks
 
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    if nag if validate is None else validate:
-        cdk.Validations.of(app).add_plugins(cdk.CloudFormationValidatePlugin())
     return app, stacks
 
 
