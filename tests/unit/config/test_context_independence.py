@@ -36,14 +36,17 @@ def test_the_suite_does_not_read_cdk_json(tmp_path):
                                         "realtime": {"enabled": False, "autoscaling": {"max_capacity": 1}},
                                         "alerts": {"email": "me@example.com"}}
             (project / "cdk.json").write_text(json.dumps(cdk))
-        # WHEN the suite's context and a synthesized app are built from that project
-        script = ("from tests.conftest import build_app, cli_context; "
-                  "_, stacks = build_app(overrides={'deploy.realtime.monitor.enabled': False}); "
-                  "print(sorted(s.stack_name for s in stacks.values())); "
+        # WHEN the suite's context and the deployment its apps are built from are made in that project (no
+        # construct reads cdk.json: the CLI passes it as context, and build_app passes the pinned context instead)
+        script = ("from tests.conftest import cli_context; "
+                  "from stacks.deployment import deployment_from_context; "
+                  "d = deployment_from_context(cli_context()); "
+                  "print(sorted(d.stack_name(p.capitalize()) for p in ('realtime', 'batch', 'edge', 'serverless') "
+                  "if getattr(d.config, p).enabled)); "
                   "print(cli_context()['deploy']['model']['artifacts_dir'])")
         result = subprocess.run([sys.executable, "-c", script], cwd=project, capture_output=True, text=True,
                                 timeout=300)
-        # THEN the suite still builds the demo model's four stacks from its pinned context
+        # THEN the suite still deploys the demo model's four stacks, from its pinned context
         assert result.returncode == 0, result.stderr[-2000:]
         assert result.stdout.splitlines()[-2:] == [
             "['FraudDetector-Batch', 'FraudDetector-Edge', 'FraudDetector-Realtime', 'FraudDetector-Serverless']",
