@@ -32,6 +32,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
     StateTaskServiceCallback)
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.backend import execution_worker
 
 from tests.cfn_text import dollar_token
@@ -156,8 +157,17 @@ class _ApiErrorRaised(Exception):
         self.outcome = outcome
 
 
-def service_class(jobs: FakeTransformJobs) -> type:
-    """A moto task service for ``arn:aws:states:::sagemaker:createTransformJob.sync`` backed by ``jobs``."""
+#: The running test's scripted SageMaker (set by :func:`install`). The task services below look it up when they
+#: run, not when the definition is parsed, because a parsed definition is reused by the tests that run it.
+_CURRENT: dict[str, Any] = {}
+
+
+def _jobs() -> Any:
+    return _CURRENT["jobs"]
+
+
+def service_class() -> type:
+    """A moto task service for ``arn:aws:states:::sagemaker:createTransformJob.sync`` backed by the test's jobs."""
 
     class FakeSageMakerService(StateTaskServiceCallback):
         def __init__(self) -> None:
@@ -168,7 +178,7 @@ def service_class(jobs: FakeTransformJobs) -> type:
             return set(CREATE_TRANSFORM_JOB.members)
 
         def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
-            outcome = jobs.create(normalised_parameters)
+            outcome = _jobs().create(normalised_parameters)
             if isinstance(outcome, ApiError):
                 raise _ApiErrorRaised(outcome)
             name = normalised_parameters["TransformJobName"]
@@ -201,26 +211,41 @@ def service_class(jobs: FakeTransformJobs) -> type:
     return FakeSageMakerService
 
 
-def aws_sdk_class(jobs: FakeTransformJobs) -> type:
-    """moto's aws-sdk integration, with ``sagemaker:describeTransformJob`` answered by ``jobs``."""
+def aws_sdk_class() -> type:
+    """moto's aws-sdk integration, with ``sagemaker:describeTransformJob`` answered by the test's jobs."""
 
     class AwsSdkWithFakeSageMaker(StateTaskServiceAwsSdk):
         def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
             if (self.resource.api_name, self.resource.api_action) == ("sagemaker", "describeTransformJob"):
-                env.stack.append(jobs.describe(normalised_parameters["TransformJobName"]))
+                env.stack.append(_jobs().describe(normalised_parameters["TransformJobName"]))
                 return
             super()._eval_service_task(env, resource_runtime_part, normalised_parameters, state_credentials)
 
     return AwsSdkWithFakeSageMaker
 
 
+_FAKES = {"sagemaker": service_class(), "aws-sdk": aws_sdk_class()}
+#: Parsed definitions by their text. moto's ANTLR parser takes about 0.4 s for the batch workflow, and moto
+#: parses again for every execution; its components keep no state of their own (retry counts and the like live
+#: in each execution's environment), so one parse serves every execution of the same definition.
+_PROGRAMS: dict[str, Any] = {}
+
+
+def _parsed_once(worker: Any) -> Any:
+    definition = worker._evaluation_details.state_machine_details.definition
+    if definition not in _PROGRAMS:
+        _PROGRAMS[definition] = AmazonStateLanguageParser.parse(definition)[0]
+    return _PROGRAMS[definition]
+
+
 def install(monkeypatch, jobs: FakeTransformJobs) -> None:
     """Route SageMaker tasks to ``jobs`` and give executions an ISO 8601 StartTime, for this test only."""
+    monkeypatch.setitem(_CURRENT, "jobs", jobs)
     original_for = state_task_factory.state_task_service_for
-    fakes = {"sagemaker": service_class(jobs), "aws-sdk": aws_sdk_class(jobs)}
     monkeypatch.setattr(state_task_factory, "state_task_service_for",
-                        lambda service_name: fakes[service_name]() if service_name in fakes
+                        lambda service_name: _FAKES[service_name]() if service_name in _FAKES
                         else original_for(service_name))
+    monkeypatch.setattr(execution_worker.ExecutionWorker, "_get_evaluation_entrypoint", _parsed_once)
     original_environment = execution_worker.ExecutionWorker._get_evaluation_environment
 
     def environment_with_iso_start_time(self):

@@ -59,8 +59,10 @@ def package(request, tmp_path_factory) -> tuple[str, Path]:
 
 
 def zipped_size(folder: Path) -> int:
+    """An upper bound on the size of the zip CDK uploads: deflate at its fastest level (30.0 MiB in 1.2 s for the
+    x86_64 package, against 27.5 MiB in 3.2 s at zlib's default level 6; CDK deflates harder still)."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for path in sorted(folder.rglob("*")):
             if path.is_file():
                 archive.write(path, path.relative_to(folder).as_posix())
