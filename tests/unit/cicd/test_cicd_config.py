@@ -5,6 +5,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from stacks.config import ConfigError
+from tests.context import only_pattern
 from tests.conftest import build_app
 
 CONNECTION = "arn:aws:codeconnections:eu-west-1:333333333333:connection/12345678-1234-1234-1234-123456789012"
@@ -65,7 +66,7 @@ def test_incomplete_pipeline_settings_are_refused_together(overrides, messages):
 
 
 def test_the_github_deploy_role_is_one_key_away():
-    _, stacks = build_app(overrides={"deploy.github_oidc.repository": "octo-org/ml-deploy"})
+    _, stacks = build_app(overrides={"deploy.github_oidc.repository": "octo-org/ml-deploy", **only_pattern("edge")})
     template = Template.from_stack(stacks["github_oidc"])
     assert stacks["github_oidc"].stack_name == "FraudDetector-GithubOidc"
     template.resource_count_is("AWS::IAM::OIDCProvider", 1)

@@ -61,8 +61,9 @@ def test_an_existing_role_without_a_name_is_the_installers_and_still_gets_the_ar
     from aws_cdk.assertions import Template
 
     from tests.conftest import build_app
+    from tests.unit.edge.conftest import edge_only
 
-    _, stacks = build_app(overrides={"deploy.edge.token_exchange_role.create": False})
+    _, stacks = build_app(overrides=edge_only(**{"token_exchange_role.create": False}))
     template = Template.from_stack(stacks["edge"])
     # THEN no role is created, and the artifact policy is attached to GreengrassV2TokenExchangeRole
     template.resource_count_is("AWS::IAM::Role", 0)

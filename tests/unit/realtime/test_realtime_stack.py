@@ -9,6 +9,7 @@ from aws_cdk.assertions import Match
 
 from stacks.deployment import deployment_from_context
 from tests.conftest import build_app, cli_context
+from tests.context import only_pattern
 
 DEPLOYMENT = deployment_from_context(cli_context())
 CONFIG = DEPLOYMENT.config
@@ -152,13 +153,13 @@ def test_model_archive_is_reproducible_and_holds_the_code(tmp_path):
 
 
 def test_asset_hash_is_stable_across_synths():
-    # GIVEN two separate synths of the default app
+    # GIVEN two separate synths of the real-time stack
     import re
 
     from aws_cdk.assertions import Template
 
     def asset_hashes() -> set[str]:
-        _, stacks = build_app()
+        _, stacks = build_app(overrides=only_pattern("realtime"))
         return set(re.findall(r"[0-9a-f]{64}", json.dumps(Template.from_stack(stacks["realtime"]).to_json())))
 
     first, second = asset_hashes(), asset_hashes()
@@ -189,7 +190,8 @@ def test_missing_artifacts_say_how_to_build_them(tmp_path):
 
 def test_image_account_is_resolved_at_synth_for_a_concrete_region():
     # GIVEN a stack pinned to eu-west-1
-    _, stacks = build_app(overrides={"deploy.target.region": "eu-west-1", "deploy.target.account": "123456789012"})
+    _, stacks = build_app(overrides={"deploy.target.region": "eu-west-1", "deploy.target.account": "123456789012",
+                                     **only_pattern("realtime")})
     from aws_cdk.assertions import Template
 
     template = json.dumps(Template.from_stack(stacks["realtime"]).to_json())
@@ -227,7 +229,7 @@ def test_nvme_instances_get_no_volume_key():
 
     variants = ('[{"name": "v1", "instance_type": "ml.m5d.large", "initial_instance_count": 2},'
                 ' {"name": "v2", "instance_type": "ml.m5d.large", "initial_instance_count": 2}]')
-    _, stacks = build_app(overrides={"deploy.realtime.variants": variants})
+    _, stacks = build_app(overrides={"deploy.realtime.variants": variants, **only_pattern("realtime")})
     config = Template.from_stack(stacks["realtime"]).find_resources("AWS::SageMaker::EndpointConfig")
     # THEN the endpoint config carries no KmsKeyId, which SageMaker would refuse for these types
     assert [c["Properties"].get("KmsKeyId") for c in config.values()] == [None]
