@@ -8,7 +8,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import tarfile
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Mapping
@@ -64,7 +66,15 @@ def write_content_addressed(data: bytes, *, build_dir: Path, file_name: str) -> 
     target = build_dir / digest / file_name
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(target.suffix + ".partial")
-        partial.write_bytes(data)
-        partial.replace(target)
+        # A partial file of this process's own: two synths at once (pytest's workers, two terminals) would
+        # otherwise write into one partial file and could publish a mix of both writes.
+        handle, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{file_name}.", suffix=".partial")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            os.chmod(partial, 0o644)  # mkstemp's 0600 would make the asset unreadable to other users
+            os.replace(partial, target)  # atomic; a concurrent writer wrote the same bytes
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
     return target
