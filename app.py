@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-import aws_cdk as cdk
-from cdk_nag import AwsSolutionsChecks
+# Bytecode caches in .build/pycache (where the Makefile puts them), whatever the shell says: with
+# PYTHONDONTWRITEBYTECODE set (some CI images and containers set it), every `cdk` command compiled aws_cdk
+# and the constructs from source again. Set before the imports below; never next to the sources, which
+# include folders CDK packages as assets.
+sys.pycache_prefix = sys.pycache_prefix or str(Path(__file__).resolve().parent / ".build" / "pycache")
+sys.dont_write_bytecode = False
 
-from stacks.app_builder import build_stacks
-from stacks.deployment import deployment_from_context
+import aws_cdk as cdk  # noqa: E402
+from cdk_nag import AwsSolutionsChecks  # noqa: E402
+
+from stacks.app_builder import build_stacks  # noqa: E402
+from stacks.deployment import deployment_from_context  # noqa: E402
 
 
 def main() -> None:
