@@ -34,15 +34,16 @@ def graph_name(model_name: str) -> str:
     return model_name.replace("-", "_")
 
 
+class UnpinnedHashSeedError(RuntimeError):
+    """The conversion ran in an interpreter whose string hashing is randomized: its bytes would not repeat."""
+
+
 def to_onnx(estimator: BaseEstimator, n_features: int, model_name: str) -> onnx.ModelProto:
     """Convert to ONNX: float32 ``features`` [None, n] in; ``label`` and a plain
-    float ``probabilities`` [None, 2] tensor out (no ZipMap of dicts)."""
-    if not is_pinned():
-        raise RuntimeError(
-            "ONNX conversion is only reproducible with PYTHONHASHSEED="
-            f"{REQUIRED_HASH_SEED}; run `python -m training.build` or `python -m training.package`, "
-            "which set it."
-        )
+    float ``probabilities`` [None, 2] tensor out (no ZipMap of dicts).
+
+    A model skl2onnx cannot convert fails whatever the hash seed; a converted one is returned only under
+    ``PYTHONHASHSEED=0`` (else :class:`UnpinnedHashSeedError`)."""
     classifier = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
     model = convert_sklearn(
         estimator,
@@ -57,6 +58,12 @@ def to_onnx(estimator: BaseEstimator, n_features: int, model_name: str) -> onnx.
     if outputs != [ONNX_LABEL_OUTPUT, ONNX_PROBABILITIES_OUTPUT]:
         raise RuntimeError(f"unexpected ONNX outputs {outputs}")
     onnx.checker.check_model(model)
+    if not is_pinned():
+        raise UnpinnedHashSeedError(
+            "ONNX conversion is only reproducible with PYTHONHASHSEED="
+            f"{REQUIRED_HASH_SEED}; run `python -m training.build` or `python -m training.package`, "
+            "which set it."
+        )
     return model
 
 

@@ -96,8 +96,6 @@ def _three_classes(data):
     return LogisticRegression().fit(features, np.where(features[:, 0] > 65, 2, labels))
 
 
-# End to end in a subprocess: the refusal that needs the pinned hash seed (it comes from the conversion).
-SUBPROCESS_REFUSALS = ("no converter",)
 REFUSALS = {
     "regressor": (lambda d: LinearRegression().fit(*d), None, "has no predict_proba"),
     "multi-class": (_three_classes, None, "has 3 classes"),
@@ -118,8 +116,7 @@ def test_unsupported_models_are_refused_in_one_line(tmp_path, data, sample_csv, 
     model = _saved(tmp_path, make(data))
     if tamper:
         tamper(model)
-    runner = run_package if case in SUBPROCESS_REFUSALS else InProcess(capsys)
-    completed = _package(tmp_path, model, sample_csv, "--label", LABEL, runner=runner)
+    completed = _package(tmp_path, model, sample_csv, "--label", LABEL, runner=InProcess(capsys))
     _assert_refused(completed, says)
     assert not (tmp_path / "out").exists()
 
