@@ -33,49 +33,47 @@ class ServerlessAlarms(Construct):
                  thresholds: ServerlessAlarmThresholds = ServerlessAlarmThresholds()) -> None:
         super().__init__(scope, construct_id)
         self.thresholds = thresholds
-        at_least = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
-        above = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
-        quiet = cloudwatch.TreatMissingData.NOT_BREACHING
         timeout_ms = function.timeout.to_milliseconds()
         self.duration_threshold_ms = timeout_ms * thresholds.duration_p99_percent_of_timeout / 100
-        self.errors = cloudwatch.Alarm(
-            self, "Errors", alarm_name=f"{name_prefix}-errors", metric=function.metric_errors(),
-            alarm_description=f"{thresholds.errors_per_5min} or more failed invocations of the live alias in 5 minutes",
-            threshold=thresholds.errors_per_5min, evaluation_periods=1, comparison_operator=at_least,
-            treat_missing_data=quiet)
-        self.throttles = cloudwatch.Alarm(
-            self, "Throttles", alarm_name=f"{name_prefix}-throttles", metric=function.metric_throttles(),
-            alarm_description=f"{thresholds.throttles_per_5min} or more throttled invocations in 5 minutes "
-                              "(reserved or account concurrency exhausted)",
-            threshold=thresholds.throttles_per_5min, evaluation_periods=1, comparison_operator=at_least,
-            treat_missing_data=quiet)
-        self.duration = cloudwatch.Alarm(
-            self, "DurationP99", alarm_name=f"{name_prefix}-duration-p99", metric=function.metric_duration(),
-            alarm_description=(f"p99 duration above {thresholds.duration_p99_percent_of_timeout:g}% of the "
-                               f"{timeout_ms / 1000:g} s timeout for {SUSTAINED_MINUTES} minutes"),
-            threshold=self.duration_threshold_ms, evaluation_periods=SUSTAINED_MINUTES, comparison_operator=above,
-            treat_missing_data=quiet)
-        self.async_failures = cloudwatch.Alarm(
-            self, "AsyncFailures", alarm_name=f"{name_prefix}-async-failures",
-            metric=function.metric_async_failures(),
-            alarm_description="Asynchronous events (S3 uploads) failed after their retries and wait in the "
-                              "on-failure queue",
-            threshold=thresholds.async_failures, evaluation_periods=1, comparison_operator=at_least,
-            treat_missing_data=quiet)
+
+        def alarm(construct_id: str, name: str, metric: cloudwatch.IMetric, description: str, threshold: float,
+                  *, sustained: bool = False) -> cloudwatch.Alarm:
+            """Count alarms page at >= threshold in one period; sustained (p99) ones above it for a few minutes."""
+            return cloudwatch.Alarm(
+                self, construct_id, alarm_name=f"{name_prefix}-{name}", metric=metric, alarm_description=description,
+                threshold=threshold, evaluation_periods=SUSTAINED_MINUTES if sustained else 1,
+                comparison_operator=(cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD if sustained else
+                                     cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD),
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+
+        self.errors = alarm(
+            "Errors", "errors", function.metric_errors(),
+            f"{thresholds.errors_per_5min} or more failed invocations of the live alias in 5 minutes",
+            thresholds.errors_per_5min)
+        self.throttles = alarm(
+            "Throttles", "throttles", function.metric_throttles(),
+            f"{thresholds.throttles_per_5min} or more throttled invocations in 5 minutes "
+            "(reserved or account concurrency exhausted)", thresholds.throttles_per_5min)
+        self.duration = alarm(
+            "DurationP99", "duration-p99", function.metric_duration(),
+            f"p99 duration above {thresholds.duration_p99_percent_of_timeout:g}% of the "
+            f"{timeout_ms / 1000:g} s timeout for {SUSTAINED_MINUTES} minutes",
+            self.duration_threshold_ms, sustained=True)
+        self.async_failures = alarm(
+            "AsyncFailures", "async-failures", function.metric_async_failures(),
+            "Asynchronous events (S3 uploads) failed after their retries and wait in the on-failure queue",
+            thresholds.async_failures)
         self.api_5xx: cloudwatch.Alarm | None = None
         self.api_latency: cloudwatch.Alarm | None = None
         if api is not None:
-            self.api_5xx = cloudwatch.Alarm(
-                self, "Api5xx", alarm_name=f"{name_prefix}-api-5xx", metric=api.metric_server_errors(),
-                alarm_description=f"{thresholds.api_5xx_per_5min} or more 5XX responses from POST /predict in 5 minutes",
-                threshold=thresholds.api_5xx_per_5min, evaluation_periods=1, comparison_operator=at_least,
-                treat_missing_data=quiet)
-            self.api_latency = cloudwatch.Alarm(
-                self, "ApiLatencyP99", alarm_name=f"{name_prefix}-api-latency-p99", metric=api.metric_latency(),
-                alarm_description=(f"p99 API latency above {thresholds.api_latency_p99_ms:g} ms for "
-                                   f"{SUSTAINED_MINUTES} minutes"),
-                threshold=thresholds.api_latency_p99_ms, evaluation_periods=SUSTAINED_MINUTES,
-                comparison_operator=above, treat_missing_data=quiet)
+            self.api_5xx = alarm(
+                "Api5xx", "api-5xx", api.metric_server_errors(),
+                f"{thresholds.api_5xx_per_5min} or more 5XX responses from POST /predict in 5 minutes",
+                thresholds.api_5xx_per_5min)
+            self.api_latency = alarm(
+                "ApiLatencyP99", "api-latency-p99", api.metric_latency(),
+                f"p99 API latency above {thresholds.api_latency_p99_ms:g} ms for {SUSTAINED_MINUTES} minutes",
+                thresholds.api_latency_p99_ms, sustained=True)
 
     @property
     def all_alarms(self) -> list[cloudwatch.Alarm]:
