@@ -12,6 +12,7 @@ from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import lint
 
 from ml_constructs.common.alert_topic import AlertTopic
+from tests.cfn_text import render
 from ml_constructs.common.model_metadata import ModelArtifactsError
 from ml_constructs.monitoring.drift_monitor import (DriftMonitor, DriftSchedule, DriftSource, DriftThresholds,
                                                     LabelSource)
@@ -74,9 +75,20 @@ def test_hourly_schedule_invokes_the_job_with_a_role_only_that_schedule_may_assu
     template.has_resource_properties("AWS::Scheduler::Schedule", {
         "ScheduleExpression": "rate(1 hour)", "State": "ENABLED",
         "Target": Match.object_like({"Input": Match.string_like_regexp("scheduled_time")})})
-    template.has_resource_properties("AWS::IAM::Role", {"AssumeRolePolicyDocument": {"Statement": [
-        Match.object_like({"Principal": {"Service": "scheduler.amazonaws.com"},
-                           "Condition": {"StringEquals": Match.object_like({"aws:SourceAccount": "123456789012"})}})]}})
+    (schedule,) = template.find_resources("AWS::Scheduler::Schedule").values()
+    [trust] = [statement for role in template.find_resources("AWS::IAM::Role").values()
+               for statement in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+               if statement["Principal"] == {"Service": "scheduler.amazonaws.com"}]
+    # THEN the scheduler may assume the role only for this account and this one schedule
+    condition = trust["Condition"]["StringEquals"]
+    assert set(condition) == {"aws:SourceAccount", "aws:SourceArn"}
+    assert condition["aws:SourceAccount"] == "123456789012"
+    assert render(condition["aws:SourceArn"]).endswith(
+        f":scheduler:eu-west-1:123456789012:schedule/default/{schedule['Properties']['Name']}")
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
 
 
 def test_the_job_reads_and_writes_only_named_prefixes(built):
@@ -85,6 +97,15 @@ def test_the_job_reads_and_writes_only_named_prefixes(built):
     statements = [statement for policy in policies.values()
                   for statement in policy["Properties"]["PolicyDocument"]["Statement"]]
     assert all(statement["Resource"] != "*" for statement in statements)
+    # every S3 resource is the bucket itself (listing, limited by an s3:prefix condition) or under a named prefix
+    named = ("datacapture/fraud-detector/*", "monitoring/ground-truth/*", "monitoring/drift/predictions/*",
+             "monitoring/drift/*")
+    s3_resources = [render(resource) for statement in statements
+                    if any(action.startswith("s3:") for action in _as_list(statement["Action"]))
+                    for resource in _as_list(statement["Resource"])]
+    assert s3_resources and all(resource.endswith(":s3:::capture-bucket")
+                                or any(resource.endswith(f":s3:::capture-bucket/{prefix}") for prefix in named)
+                                for resource in s3_resources), s3_resources
     text = json.dumps(statements)
     for prefix in ("capture-bucket/datacapture/fraud-detector/*", "capture-bucket/monitoring/ground-truth/*",
                    "capture-bucket/monitoring/drift/predictions/*"):
