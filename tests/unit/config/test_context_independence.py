@@ -68,6 +68,7 @@ def test_every_environment_in_cdk_json_parses():
         pytest.skip("no cdk.json")
     context = json.loads(cdk_json.read_text())["context"]
     environments = context["deploy"].get("environments", {})
+    assert environments, "cdk.json ships staging and production examples"
     for name in environments:
         config = config_from_context({**context, "env": name})
         assert config.target == config_from_context({"deploy": environments[name]}).target, name

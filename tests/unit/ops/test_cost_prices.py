@@ -16,6 +16,7 @@ from tests.unit.ops.conftest import price_list_product
 def test_every_price_in_the_book_has_unit_region_date_source_and_confidence():
     document = json.loads(PRICES_FILE.read_text())
     assert document["source"] and document["date"]
+    assert document["prices"]
     for entry in document["prices"]:
         assert entry["price"] > 0, entry
         assert entry["unit"] and entry["region"] and entry["date"] and entry["source"], entry
