@@ -125,6 +125,7 @@ def execution_name(run_date: str, token: str | None = None) -> str:
 def default_stack_name(cdk_json: Path = REPO_ROOT / "cdk.json") -> str | None:
     """``<Model>-Batch`` the way the app names the stack: cdk.json's ``deploy.model.name``, else the name in the
     metadata.json of the model it deploys (``deploy.model.artifacts_dir``)."""
+    from ml_constructs.common.naming import pascal_case
     from stacks.config.common import DEFAULT_ARTIFACTS_DIR
 
     try:
@@ -136,8 +137,7 @@ def default_stack_name(cdk_json: Path = REPO_ROOT / "cdk.json") -> str | None:
             model_name = json.loads((folder / "metadata.json").read_text())["model_name"]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    prefix = "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", model_name) if part)
-    return f"{prefix}-Batch"
+    return f"{pascal_case(model_name)}-Batch"  # as Deployment.stack_prefix names it
 
 
 def _error_text(error: Exception) -> str:

@@ -163,8 +163,8 @@ def parse_s3_uri(text: str, option: str) -> tuple[str, str]:
     return bucket, prefix
 
 
-def read_batch_output(s3: Any, uri: str, option: str) -> tuple[list[str], list[str], np.ndarray, str | None]:
-    """(object keys, row ids or None-like positions, scores, model version from manifest.json if present)."""
+def read_batch_output(s3: Any, uri: str, option: str) -> tuple[list[str], np.ndarray, str | None]:
+    """(row ids or None-like positions, scores, model version from manifest.json if present)."""
     from botocore.exceptions import ClientError
 
     bucket, prefix = parse_s3_uri(uri, option)
@@ -204,7 +204,7 @@ def read_batch_output(s3: Any, uri: str, option: str) -> tuple[list[str], list[s
                        ) from None
     except UnicodeDecodeError:
         raise UsageError(f"{option}: the outputs under {uri} are not UTF-8 text") from None
-    return keys, ids, np.asarray(scores, dtype=np.float64), version
+    return ids, np.asarray(scores, dtype=np.float64), version
 
 
 def align(a: tuple[list[str], np.ndarray], b: tuple[list[str], np.ndarray]) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -226,8 +226,8 @@ def align(a: tuple[list[str], np.ndarray], b: tuple[list[str], np.ndarray]) -> t
 
 
 def score_from_s3(s3: Any, a_uri: str, b_uri: str, *, thresholds: tuple[float, float]) -> tuple[Scores, Scores]:
-    _, ids_a, scores_a, version_a = read_batch_output(s3, a_uri, "--a-output")
-    _, ids_b, scores_b, version_b = read_batch_output(s3, b_uri, "--b-output")
+    ids_a, scores_a, version_a = read_batch_output(s3, a_uri, "--a-output")
+    ids_b, scores_b, version_b = read_batch_output(s3, b_uri, "--b-output")
     ids, scores_a, scores_b = align((ids_a, scores_a), (ids_b, scores_b))
     return (Scores(label=version_a or a_uri, threshold=thresholds[0], ids=ids, scores=scores_a),
             Scores(label=version_b or b_uri, threshold=thresholds[1], ids=ids, scores=scores_b))

@@ -12,8 +12,6 @@ from constructs import Construct
 DEFAULT_NONCURRENT_VERSION_EXPIRY_DAYS = 30
 #: Parts of a multipart upload that never completed are billed until aborted; S3 aborts them after this.
 DEFAULT_ABORT_INCOMPLETE_UPLOAD_DAYS = 7
-#: Captured endpoint requests and responses are deleted this long after they were written.
-DEFAULT_CAPTURE_EXPIRY_DAYS = 90
 ACCESS_LOG_RETENTION = cdk.Duration.days(365)
 
 

@@ -19,10 +19,10 @@ PROBLEMS_ERROR = "config_problems"
 
 
 def setting(default: Any = ..., *, ge: float | None = None, le: float | None = None, pattern: str | None = None,
-            multiple_of: int | None = None, help: str = "", alias: str | None = None) -> Any:
+            multiple_of: int | None = None, help: str = "") -> Any:
     """A field with its default, its range or pattern and a human description of what is allowed."""
     # pydantic searches for the pattern; a setting must match it whole.
-    return Field(default, ge=ge, le=le, pattern=f"^(?:{pattern})$" if pattern else None, multiple_of=multiple_of, alias=alias,
+    return Field(default, ge=ge, le=le, pattern=f"^(?:{pattern})$" if pattern else None, multiple_of=multiple_of,
                  json_schema_extra={"allowed": help} if help else None)
 
 

@@ -6,13 +6,12 @@ from pydantic import Field
 from ml_constructs.edge.component import THING_GROUP_ARN_PATTERN
 from ml_constructs.edge.recipe import (
     COMPONENT_NAME_PATTERN, RESERVED_NAME_PREFIXES, SEMVER_PATTERN, TOPIC_PATTERN, VERSION_PREFIX_PATTERN)
-from ml_constructs.edge.token_exchange_role import DEFAULT_ROLE_NAME
+from ml_constructs.edge.token_exchange_role import DEFAULT_ROLE_NAME, ROLE_NAME_PATTERN
 from stacks.config.base import ConfigModel, setting
 
 #: The role the Greengrass installer creates with ``--provision true`` (its default name).
 DEFAULT_TOKEN_EXCHANGE_ROLE = DEFAULT_ROLE_NAME
 DEFAULT_PUBLISHER = "ml-deploy-patterns"
-ROLE_NAME_PATTERN = r"[\w+=,.@-]{1,64}"
 KMS_KEY_ARN_PATTERN = r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]{1,128}"
 DEPLOYMENT_NAME_PATTERN = r"[A-Za-z0-9._ -]{1,256}"
 TOPIC_HELP = "letters, digits and _ . / - (no MQTT wildcards), up to 256 characters"
@@ -75,7 +74,7 @@ class TokenExchangeRoleConfig(ConfigModel):
     """true: the stack owns a least-privilege role (``name``, else a derived name) for the devices to use;
     false: an existing role (``name``, else the installer's default GreengrassV2TokenExchangeRole) is given read
     access to the artifacts."""
-    name: str | None = setting(None, pattern=ROLE_NAME_PATTERN, help="an IAM role name")
+    name: str | None = setting(None, pattern=ROLE_NAME_PATTERN.pattern, help="an IAM role name")
 
 
 class EdgeConfig(ConfigModel):

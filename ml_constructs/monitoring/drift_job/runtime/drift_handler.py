@@ -31,7 +31,6 @@ import os
 import sys
 from typing import Any, Iterable
 
-import numpy as np
 
 import drift_stats as drift
 import drift_emf as emf
